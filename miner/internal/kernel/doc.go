@@ -1,0 +1,2 @@
+// Package kernel holds the SHA-256d nonce-scan kernels of the miner.
+package kernel
