@@ -2,8 +2,8 @@ package wire
 
 import (
 	"encoding/binary"
-	"errors"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 
