@@ -19,6 +19,10 @@ func main() {
 	switch *kernel {
 	case "avx512":
 		genSIMD("scanAVX512", avx512{}, 16, false)
+	case "shani":
+		genSHANI()
+	case "cpuid":
+		genCPUID()
 	default:
 		fmt.Fprintf(os.Stderr, "unknown kernel %q\n", *kernel)
 		os.Exit(2)

@@ -108,16 +108,7 @@ func genSIMD(name string, be simdBackend, lanes int, spillW bool) {
 	Comment("Prologue: the nonce-independent part of the hash.")
 	run(setup)
 
-	out := Load(Param("hits").Base(), GP64())
-	capacity := Load(Param("hits").Len(), GP64())
-	count := GP64()
-	MOVL(addr("count"), count.As32())
-	n := GP64()
-	XORQ(n, n)
-	off := GP64()
-	XORQ(off, off)
-
-	Label(name + "Loop")
+	loop := newScanLoop(name, lanes)
 	t, fm := run(body)
 	if t.r < 0 || !t.dying {
 		panic("top must be a dying register")
@@ -133,53 +124,87 @@ func genSIMD(name string, be simdBackend, lanes int, spillW bool) {
 			panic(fmt.Sprintf("%s: register %d still allocated after the body", name, i))
 		}
 	}
+	loop.finish(mask, func() {
+		r := b.alloc()
+		be.load(b.slotMem(slotCtr), r)
+		be.addStep(b.slotMem(slotStep), r)
+		be.store(r, b.slotMem(slotCtr))
+		b.release(r)
+	})
+}
 
+// scanLoop is the scalar frame shared by every kernel: the loop over steps of
+// lanes, the masking of lanes past the end of the range, and the writing of
+// candidates until hits is full.
+type scanLoop struct {
+	name                         string
+	lanes                        int
+	out, capacity, count, n, off reg.GPVirtual
+	sse                          bool // no VZEROUPPER: the kernel uses only SSE
+}
+
+// newScanLoop loads the loop's registers and emits the loop label; the caller
+// emits one step, then calls finish.
+func newScanLoop(name string, lanes int) *scanLoop {
+	l := &scanLoop{name: name, lanes: lanes}
+	l.out, l.capacity = GP64(), GP64()
+	Load(Param("hits").Base(), l.out)
+	Load(Param("hits").Len(), l.capacity)
+	l.count = GP64()
+	MOVL(addr("count"), l.count.As32())
+	l.n = GP64()
+	XORQ(l.n, l.n)
+	l.off = GP64()
+	XORQ(l.off, l.off)
+	Label(name + "Loop")
+	return l
+}
+
+// finish emits the end of a step for the candidate mask (bit i for lane i):
+// it writes the candidates, returns when hits is full or the range is done,
+// and otherwise calls advance and loops.
+func (l *scanLoop) finish(mask reg.GPVirtual, advance func()) {
+	name := l.name
 	Comment("Mask off lanes past the end of the range.")
 	rem := GP64()
-	MOVQ(count, rem)
-	SUBQ(off, rem)
-	CMPQ(rem, U32(lanes))
+	MOVQ(l.count, rem)
+	SUBQ(l.off, rem)
+	CMPQ(rem, U32(l.lanes))
 	JAE(LabelRef(name + "Hits"))
 	BZHIL(rem.As32(), mask, mask)
 
 	Label(name + "Hits")
 	TESTL(mask, mask)
 	JZ(LabelRef(name + "Next"))
-	l := GP32()
-	TZCNTL(mask, l)
+	lane := GP32()
+	TZCNTL(mask, lane)
 	nonce := GP32()
 	MOVL(addr("start"), nonce)
-	ADDL(off.As32(), nonce)
-	ADDL(l, nonce)
-	MOVL(nonce, Mem{Base: out, Index: n, Scale: 4})
-	INCQ(n)
+	ADDL(l.off.As32(), nonce)
+	ADDL(lane, nonce)
+	MOVL(nonce, Mem{Base: l.out, Index: l.n, Scale: 4})
+	INCQ(l.n)
 	BLSRL(mask, mask)
-	CMPQ(n, capacity)
+	CMPQ(l.n, l.capacity)
 	JNE(LabelRef(name + "Hits"))
 	Comment("hits is full: stop after this nonce.")
-	Store(n, ReturnIndex(0))
-	INCL(l)
-	ADDL(off.As32(), l)
-	Store(l, ReturnIndex(1))
-	VZEROUPPER()
-	RET()
+	Store(l.n, ReturnIndex(0))
+	INCL(lane)
+	ADDL(l.off.As32(), lane)
+	Store(lane, ReturnIndex(1))
+	l.ret()
 
 	Label(name + "Next")
-	ADDQ(U32(lanes), off)
-	CMPQ(off, count)
+	ADDQ(U32(l.lanes), l.off)
+	CMPQ(l.off, l.count)
 	JAE(LabelRef(name + "Done"))
-	r = b.alloc()
-	be.load(b.slotMem(slotCtr), r)
-	be.addStep(b.slotMem(slotStep), r)
-	be.store(r, b.slotMem(slotCtr))
-	b.release(r)
+	advance()
 	JMP(LabelRef(name + "Loop"))
 
 	Label(name + "Done")
-	Store(n, ReturnIndex(0))
-	Store(count.As32(), ReturnIndex(1))
-	VZEROUPPER()
-	RET()
+	Store(l.n, ReturnIndex(0))
+	Store(l.count.As32(), ReturnIndex(1))
+	l.ret()
 }
 
 // addr returns the stack address of a scalar parameter.
@@ -189,4 +214,11 @@ func addr(param string) Mem {
 		panic(err)
 	}
 	return p.Addr
+}
+
+func (l *scanLoop) ret() {
+	if !l.sse {
+		VZEROUPPER()
+	}
+	RET()
 }
