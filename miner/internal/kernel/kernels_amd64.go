@@ -13,6 +13,16 @@ import (
 func init() {
 	kernels = append(kernels,
 		Kernel{
+			Name:      "avx2",
+			Lanes:     8,
+			Available: cpu.X86.HasAVX2 && hasBMI,
+			Requires:  "AVX2, BMI1, BMI2",
+			Chunk:     1 << 16,
+			scan: func(j *Job, start, count uint32, hits []uint32) (int, uint32) {
+				return scanAVX2(&j.Midstate, &j.Tail, j.Filter, start, count, hits)
+			},
+		},
+		Kernel{
 			Name:      "shani",
 			Lanes:     shaniLanes,
 			Available: hasSHANI() && cpu.X86.HasSSSE3 && cpu.X86.HasSSE41 && hasBMI,

@@ -19,6 +19,8 @@ func main() {
 	switch *kernel {
 	case "avx512":
 		genSIMD("scanAVX512", avx512{}, 16, false)
+	case "avx2":
+		genSIMD("scanAVX2", avx2{}, 8, true)
 	case "shani":
 		genSHANI()
 	case "cpuid":
