@@ -68,7 +68,7 @@ var kernels = []Kernel{{
 	Name:      "generic",
 	Lanes:     1,
 	Available: true,
-	Chunk:     1 << 14,
+	Chunk:     1 << 13,
 	scan:      scanGeneric,
 }}
 

@@ -27,7 +27,7 @@ func init() {
 			Lanes:     shaniLanes,
 			Available: hasSHANI() && cpu.X86.HasSSSE3 && cpu.X86.HasSSE41 && hasBMI,
 			Requires:  "SHA, SSSE3, SSE4.1, BMI1, BMI2",
-			Chunk:     1 << 17,
+			Chunk:     1 << 16,
 			scan: func(j *Job, start, count uint32, hits []uint32) (int, uint32) {
 				p := shaniParams(j)
 				return scanSHANI(&p, j.Filter, start, count, hits)
@@ -38,7 +38,7 @@ func init() {
 			Lanes:     16,
 			Available: cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW && hasBMI,
 			Requires:  "AVX-512F, AVX-512BW, BMI1, BMI2",
-			Chunk:     1 << 18,
+			Chunk:     1 << 17,
 			scan: func(j *Job, start, count uint32, hits []uint32) (int, uint32) {
 				return scanAVX512(&j.Midstate, &j.Tail, j.Filter, start, count, hits)
 			},
