@@ -112,10 +112,21 @@ func (x avx512) sigma(b *builder, src opnd, r1, r2, r3 uint8, shift bool) int {
 // ternary emits Ch or Maj as one VPTERNLOGD. Its destination is also its first
 // input, so it overwrites an input that dies here or else a copy.
 func (x avx512) ternary(b *builder, k opKind, in []opnd) int {
-	pref := 0
+	// Without a dying input the destination starts as a copy: a load of a
+	// memory input if another input is a register (the load is free), else
+	// a register move.
+	pref, regs := 0, 0
 	for i, o := range in {
 		if o.r >= 0 {
 			pref = i
+			regs++
+		}
+	}
+	if regs > 0 && regs < len(in) {
+		for i, o := range in {
+			if o.r < 0 {
+				pref = i
+			}
 		}
 	}
 	r, ia := b.destructive(in, pref)

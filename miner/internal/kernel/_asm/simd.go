@@ -11,7 +11,6 @@ import (
 // simdBackend adds what the loop scaffolding needs to a backend.
 type simdBackend interface {
 	backend
-	move(src, dst int)
 	broadcastGP(r reg.GPVirtual, dst int)
 	// addStep adds the step vector (memory) to register r in place.
 	addStep(step Mem, r int)

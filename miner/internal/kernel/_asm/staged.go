@@ -26,7 +26,6 @@ package main
 import (
 	"fmt"
 
-	. "github.com/mmcloughlin/avo/build"
 	"github.com/mmcloughlin/avo/operand"
 	"github.com/mmcloughlin/avo/reg"
 )
@@ -129,6 +128,7 @@ type backend interface {
 	reg(i int) reg.VecPhysical
 	load(m operand.Mem, dst int)
 	store(src int, m operand.Mem)
+	move(src, dst int)
 	broadcast(m operand.Mem, dst int) // 32-bit memory operand to every lane
 	// emit computes k on in and returns the register holding the result. It
 	// may overwrite a dying register input; it allocates others from e.
@@ -231,7 +231,8 @@ func (b *builder) release(r int) {
 	b.free[r] = true
 }
 
-// jobInput returns the job value at table slot s, filled by the prologue.
+// jobInput returns the next job input (filled by the prologue, in the order of
+// inMid, inTail and inFilter).
 func (b *builder) jobInput() val {
 	v := val{st: job, slot: b.nJob}
 	b.nJob++
@@ -466,18 +467,7 @@ func (b *builder) nonce() val {
 	return b.newLane(r2)
 }
 
-// regOf returns the register of a lane value in the body run, loading it if it
-// was spilled. The caller owns the result only if owned is true.
-func (b *builder) operandReg(o opnd) (r int, owned bool) {
-	if o.r >= 0 {
-		return o.r, false
-	}
-	r = b.alloc()
-	b.be.load(o.m, r)
-	return r, true
-}
-
-// dst picks the destination for an instruction that overwrites its first
+// destructive picks the destination for an instruction that overwrites its first
 // register operand: a dying register input if any (returning its index in
 // in), else a fresh register loaded with in[pref].
 func (b *builder) destructive(in []opnd, pref int) (r, idx int) {
@@ -488,13 +478,9 @@ func (b *builder) destructive(in []opnd, pref int) (r, idx int) {
 	}
 	r = b.alloc()
 	if in[pref].r >= 0 {
-		b.be.(interface{ move(src, dst int) }).move(in[pref].r, r)
+		b.be.move(in[pref].r, r)
 	} else {
 		b.be.load(in[pref].m, r)
 	}
 	return r, pref
 }
-
-// Used by the backends to keep the unused-import check quiet when a backend
-// does not need every helper.
-var _ = Comment
