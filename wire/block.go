@@ -40,9 +40,9 @@ func decodeTxList(d *decoder, field string) []Tx {
 	if n == 0 {
 		return nil
 	}
-	a := newTxArena(*d, n)
+	a := newTxArena(d, n)
 	txs := make([]Tx, min(n, a.txs+1))
-	for i := 0; i < n && d.err == nil; i++ {
+	for i := 0; i < n && d.ok(); i++ {
 		if i == len(txs) {
 			txs = append(txs, Tx{})
 		}
@@ -76,7 +76,8 @@ func (b *Block) AppendBinary(dst []byte) ([]byte, error) {
 // all transactions, so the cost is hashing, not allocation.
 func (b *Block) TxIDs(dst []sha256d.Hash) []sha256d.Hash {
 	dst = slices.Grow(dst, len(b.Txs))
-	var scratch []byte
+	var stack [txScratch]byte
+	scratch := stack[:0] // grows (and stays grown) only for large transactions
 	for i := range b.Txs {
 		scratch = b.Txs[i].appendTo(scratch[:0], false)
 		dst = append(dst, sha256d.Sum(scratch))

@@ -11,12 +11,12 @@ import "fmt"
 func (d *decoder) diffIndex(field string, shift *uint32) uint16 {
 	start := d.off
 	delta := d.varint(field)
-	if d.err != nil {
+	if !d.ok() {
 		return 0
 	}
 	if delta > MaxCompactIndex || uint64(*shift)+delta > MaxCompactIndex {
 		d.off = start
-		d.fail(field, fmt.Errorf("%w: index overflows 16 bits", ErrInvalid))
+		d.fault(field, fmt.Errorf("%w: index overflows 16 bits", ErrInvalid))
 		return 0
 	}
 	idx := *shift + uint32(delta)

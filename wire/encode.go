@@ -39,7 +39,7 @@ func VarintSize(v uint64) int {
 func ReadVarint(b []byte) (uint64, int, error) {
 	d := newDecoder(b)
 	v := d.varint("varint")
-	return v, d.off, d.err
+	return v, d.off, d.err()
 }
 
 // AppendVarBytes appends a CompactSize length and then p.

@@ -72,11 +72,11 @@ func (m *MsgCmpctBlock) Decode(p []byte) error {
 	var shift uint32
 	for i := range m.Prefilled {
 		m.Prefilled[i].Index = d.diffIndex("cmpctblock.prefilled.index", &shift)
-		a := newTxArena(d, 1)
+		a := newTxArena(&d, 1)
 		decodeTx(&d, &m.Prefilled[i].Tx, &a)
 	}
-	if len(m.ShortIDs)+len(m.Prefilled) > MaxCompactIndex && d.err == nil {
-		d.fail("cmpctblock", fmt.Errorf("%w: %d transactions", ErrTooMany, len(m.ShortIDs)+len(m.Prefilled)))
+	if len(m.ShortIDs)+len(m.Prefilled) > MaxCompactIndex && d.ok() {
+		d.fault("cmpctblock", fmt.Errorf("%w: %d transactions", ErrTooMany, len(m.ShortIDs)+len(m.Prefilled)))
 	}
 	return d.finish("cmpctblock")
 }

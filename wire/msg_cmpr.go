@@ -61,14 +61,14 @@ func (m *MsgCmpr) Decode(p []byte) error {
 		}
 		if bad >= 0 || n == 0 || m.Inner == CmdCmpr {
 			d.off = max(bad, 0)
-			d.fail("cmpr.command", ErrBadCommand)
+			d.fault("cmpr.command", ErrBadCommand)
 		}
 	}
 	start := d.off
 	length := d.varint("cmpr.length")
-	if max := MaxPayload(m.Inner); length > uint64(max) && d.err == nil {
+	if max := MaxPayload(m.Inner); length > uint64(max) && d.ok() {
 		d.off = start
-		d.fail("cmpr.length", fmt.Errorf("%w: %s of %d bytes, limit %d", ErrOversize, m.Inner, length, max))
+		d.fault("cmpr.length", fmt.Errorf("%w: %s of %d bytes, limit %d", ErrOversize, m.Inner, length, max))
 	}
 	m.Length = uint32(length)
 	m.Codec = Codec(d.u8("cmpr.codec"))

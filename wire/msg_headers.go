@@ -35,9 +35,9 @@ func (m *MsgHeaders) Decode(p []byte) error {
 	}
 	for i := range m.Headers {
 		m.Headers[i].decode(&d)
-		if d.u8("headers.txcount") != 0 && d.err == nil {
+		if d.u8("headers.txcount") != 0 && d.ok() {
 			d.off--
-			d.fail("headers.txcount", ErrInvalid)
+			d.fault("headers.txcount", ErrInvalid)
 		}
 	}
 	return d.finish("headers")

@@ -111,9 +111,9 @@ func (a *AddrV2) decode(d *decoder) {
 	start := d.off
 	a.Addr = d.varBytes("addrv2.addr", MaxAddrV2Size)
 	if int(a.Network) < len(addrV2Sizes) && addrV2Sizes[a.Network] != 0 &&
-		len(a.Addr) != addrV2Sizes[a.Network] && d.err == nil {
+		len(a.Addr) != addrV2Sizes[a.Network] && d.ok() {
 		d.off = start
-		d.fail("addrv2.addr", ErrInvalid)
+		d.fault("addrv2.addr", ErrInvalid)
 	}
 	a.Port = d.u16be("addrv2.port")
 }

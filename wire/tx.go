@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"encoding/binary"
 	"fmt"
 
 	"github.com/renga-p2p/renga/crypto/sha256d"
@@ -15,11 +16,12 @@ type OutPoint struct {
 // String formats the outpoint as "txid:index".
 func (o OutPoint) String() string { return fmt.Sprintf("%s:%d", o.Hash, o.Index) }
 
-// TxIn spends one output.
+// TxIn spends one output. (Sequence sits beside the 36-byte outpoint, not in
+// wire order, to fill what would be padding: a block holds thousands of these.)
 type TxIn struct {
 	PrevOut   OutPoint
-	ScriptSig []byte
 	Sequence  uint32
+	ScriptSig []byte
 	Witness   [][]byte // BIP141 stack; nil or empty when there is none
 }
 
@@ -32,11 +34,13 @@ type TxOut struct {
 // Tx is a transaction, and also the "tx" message. It serializes in the BIP144
 // witness form when any input has a witness, and in the legacy form otherwise;
 // decoding accepts exactly those two forms.
+//
+// (Version and LockTime sit together so that the struct has no padding.)
 type Tx struct {
 	Version  uint32
+	LockTime uint32
 	Inputs   []TxIn
 	Outputs  []TxOut
-	LockTime uint32
 }
 
 // Command implements [Message].
@@ -149,7 +153,7 @@ func (tx *Tx) WTxID() sha256d.Hash {
 // Decode parses a serialized transaction. The scripts and witness items alias p.
 func (tx *Tx) Decode(p []byte) error {
 	d := newDecoder(p)
-	a := newTxArena(d, 1)
+	a := newTxArena(&d, 1)
 	decodeTx(&d, tx, &a)
 	return d.finish("tx")
 }
@@ -166,14 +170,15 @@ type txArena struct {
 	wits [][]byte
 }
 
-// newTxArena measures up to n transactions starting at d (which is copied, not
-// advanced) and allocates slabs for what is actually there.
-func newTxArena(d decoder, n int) txArena {
+// newTxArena measures up to n transactions starting where d is (without moving
+// it) and allocates slabs for what is actually there.
+func newTxArena(d *decoder, n int) txArena {
 	var a txArena
 	var nIn, nOut, nWit int
+	off := d.off
 	for ; a.txs < n; a.txs++ {
-		i, o, w, ok := measureTx(&d)
-		nIn, nOut, nWit = nIn+i, nOut+o, nWit+w
+		i, o, w, next, ok := measureTx(d.buf, off)
+		nIn, nOut, nWit, off = nIn+i, nOut+o, nWit+w, next
 		if !ok {
 			break
 		}
@@ -227,69 +232,89 @@ const (
 	maxWitnessItemSz = MaxMessageSize
 )
 
-// measureTx skips over one transaction, counting its inputs, outputs and witness
-// items. It checks only what it needs to stay within the bytes; decodeTx checks
-// everything. ok is false if the transaction runs past the end.
-func measureTx(d *decoder) (nIn, nOut, nWit int, ok bool) {
-	d.off += 4
-	n := d.varint("")
+// measureTx skips over the transaction at p[i:], counting its inputs, outputs
+// and witness items, and returns the offset after it. It checks only what it
+// needs to stay within p; decodeTx checks everything. ok is false if the
+// transaction runs past the end (the counts are then those seen so far). It
+// works on local variables rather than a decoder because it runs over every
+// field of every block received, ahead of the real decoding.
+func measureTx(p []byte, i int) (nIn, nOut, nWit, next int, ok bool) {
+	i += 4 // version
+	n, i := skipVarint(p, i)
 	witness := false
-	if n == 0 && d.off < len(d.buf) && d.buf[d.off] == 1 {
-		d.off++
+	if n == 0 && i >= 0 && i < len(p) && p[i] == 1 {
 		witness = true
-		n = d.varint("")
+		n, i = skipVarint(p, i+1)
 	}
-	if d.err != nil || n > uint64(d.left()/minTxInSize) {
-		return 0, 0, 0, false
+	if i < 0 || n > uint64(len(p)-i)/minTxInSize {
+		return 0, 0, 0, i, false
 	}
 	nIn = int(n)
 	for range nIn {
-		d.off += 36
-		if !d.skipVarBytes() {
-			return nIn, 0, 0, false
+		if i = skipVarBytes(p, i+36); i < 0 {
+			return nIn, 0, 0, i, false
 		}
-		d.off += 4
+		i += 4 // sequence
 	}
-	n = d.varint("")
-	if d.err != nil || d.left() < 0 || n > uint64(d.left()/minTxOutSize) {
-		return nIn, 0, 0, false
+	if n, i = skipVarint(p, i); i < 0 || n > uint64(len(p)-i)/minTxOutSize {
+		return nIn, 0, 0, i, false
 	}
 	nOut = int(n)
 	for range nOut {
-		d.off += 8
-		if !d.skipVarBytes() {
-			return nIn, nOut, 0, false
+		if i = skipVarBytes(p, i+8); i < 0 {
+			return nIn, nOut, 0, i, false
 		}
 	}
 	if witness {
 		for range nIn {
-			items := d.varint("")
-			if d.err != nil || d.left() < 0 || items > uint64(d.left()) {
-				return nIn, nOut, nWit, false
+			if n, i = skipVarint(p, i); i < 0 || n > uint64(len(p)-i) {
+				return nIn, nOut, nWit, i, false
 			}
-			nWit += int(items)
-			for range items {
-				if !d.skipVarBytes() {
-					return nIn, nOut, nWit, false
+			nWit += int(n)
+			for range n {
+				if i = skipVarBytes(p, i); i < 0 {
+					return nIn, nOut, nWit, i, false
 				}
 			}
 		}
 	}
-	d.off += 4
-	return nIn, nOut, nWit, d.err == nil && d.off <= len(d.buf)
+	i += 4 // lock time
+	return nIn, nOut, nWit, i, i <= len(p)
 }
 
-// skipVarBytes moves past a length-prefixed field; false if it does not fit.
-func (d *decoder) skipVarBytes() bool {
-	if d.off > len(d.buf) {
-		return false
+// skipVarint reads the CompactSize at p[i:] without checking its form; the
+// returned offset is negative if it does not fit.
+func skipVarint(p []byte, i int) (uint64, int) {
+	if i < 0 || i >= len(p) {
+		return 0, -1
 	}
-	l := d.varint("")
-	if d.err != nil || l > uint64(d.left()) {
-		return false
+	switch c := p[i]; {
+	case c < 0xfd:
+		return uint64(c), i + 1
+	case c == 0xfd && i+3 <= len(p):
+		return uint64(binary.LittleEndian.Uint16(p[i+1:])), i + 3
+	case c == 0xfe && i+5 <= len(p):
+		return uint64(binary.LittleEndian.Uint32(p[i+1:])), i + 5
+	case c == 0xff && i+9 <= len(p):
+		return binary.LittleEndian.Uint64(p[i+1:]), i + 9
 	}
-	d.off += int(l)
-	return true
+	return 0, -1
+}
+
+// skipVarBytes moves past the CompactSize-prefixed field at p[i:]; the returned
+// offset is negative if it does not fit.
+func skipVarBytes(p []byte, i int) int {
+	if i >= 0 && i < len(p) && p[i] < 0xfd { // the usual one-byte length
+		if i += 1 + int(p[i]); i <= len(p) {
+			return i
+		}
+		return -1
+	}
+	n, i := skipVarint(p, i)
+	if i < 0 || n > uint64(len(p)-i) {
+		return -1
+	}
+	return i + int(n)
 }
 
 // decodeTx reads one transaction in either serialization.
@@ -297,13 +322,13 @@ func decodeTx(d *decoder, tx *Tx, a *txArena) {
 	tx.Version = d.u32("tx.version")
 	nIn := d.count("tx.inputs", maxTxIns, minTxInSize)
 	witness := false
-	if nIn == 0 && d.err == nil {
+	if nIn == 0 && d.ok() {
 		// BIP144: a zero input count is the marker of the witness form, and the
 		// flag that follows must be 1. (Legacy transactions without inputs cannot
 		// be expressed, as in Bitcoin Core.)
-		if flag := d.u8("tx.flag"); flag != 1 && d.err == nil {
+		if flag := d.u8("tx.flag"); flag != 1 && d.ok() {
 			d.off--
-			d.fail("tx.flag", ErrInvalid)
+			d.fault("tx.flag", ErrInvalid)
 		}
 		witness = true
 		nIn = d.count("tx.inputs", maxTxIns, minTxInSize)
@@ -315,7 +340,6 @@ func decodeTx(d *decoder, tx *Tx, a *txArena) {
 		in.PrevOut.Index = d.u32("tx.input.prevout")
 		in.ScriptSig = d.varBytes("tx.input.script", maxScriptSize)
 		in.Sequence = d.u32("tx.input.sequence")
-		in.Witness = nil
 	}
 	nOut := d.count("tx.outputs", maxTxOuts, minTxOutSize)
 	tx.Outputs = a.outputs(nOut)
@@ -338,9 +362,9 @@ func decodeTx(d *decoder, tx *Tx, a *txArena) {
 			}
 			tx.Inputs[i].Witness = w
 		}
-		if !any && d.err == nil {
+		if !any && d.ok() {
 			// Bitcoin Core: "Superfluous witness record". It would not re-encode.
-			d.fail("tx.witness", ErrNonCanonical)
+			d.fault("tx.witness", ErrNonCanonical)
 		}
 	}
 	tx.LockTime = d.u32("tx.locktime")
