@@ -128,6 +128,17 @@ func (d *decoder) hash(field string) (h sha256d.Hash) {
 	return h
 }
 
+// hashTo reads a hash straight into h (cheaper than returning it by value in a
+// loop over thousands of inputs).
+func (d *decoder) hashTo(h *sha256d.Hash, field string) {
+	if !d.has(sha256d.Size) {
+		d.fault(field, io.ErrUnexpectedEOF)
+		return
+	}
+	copy(h[:], d.buf[d.off:])
+	d.off += sha256d.Size
+}
+
 // bytes returns the next n bytes (aliasing the payload).
 func (d *decoder) bytes(field string, n int) []byte {
 	if n < 0 || !d.has(n) {

@@ -202,27 +202,27 @@ func (r *Reader) readHeader() (FrameHeader, error) {
 	return ParseFrameHeader(&r.hdr, r.magic)
 }
 
-// firstChunk is how much of a payload is allocated before any of it has arrived.
-// Larger payloads grow fourfold as bytes come in, so a peer that announces
-// 4,000,000 bytes and stalls costs 64 KiB, not 4 MB.
-const firstChunk = 64 << 10
+// firstChunk is how much of a payload is allocated before any of it has
+// arrived (Bitcoin Core grows its receive buffer in steps of the same size).
+// Only when that much has come is the rest allocated, so a peer that announces
+// 4,000,000 bytes and stalls costs 256 KiB, not 4 MB, while an honest large
+// payload is copied once, at most 256 KiB of it.
+const firstChunk = 256 << 10
 
 func readPayload(r io.Reader, n int) ([]byte, error) {
 	buf := make([]byte, min(n, firstChunk))
-	got := 0
-	for {
-		m, err := io.ReadFull(r, buf[got:])
-		got += m
-		if err != nil {
-			return nil, noEOF(err)
-		}
-		if got == n {
-			return buf, nil
-		}
-		grown := make([]byte, min(n, 4*len(buf)))
-		copy(grown, buf)
-		buf = grown
+	if _, err := io.ReadFull(r, buf); err != nil {
+		return nil, noEOF(err)
 	}
+	if n == len(buf) {
+		return buf, nil
+	}
+	full := make([]byte, n)
+	copy(full, buf)
+	if _, err := io.ReadFull(r, full[len(buf):]); err != nil {
+		return nil, noEOF(err)
+	}
+	return full, nil
 }
 
 // noEOF turns io.EOF inside a frame into io.ErrUnexpectedEOF.

@@ -55,8 +55,8 @@ func (h *Header) Decode(p []byte) error {
 // SetBytes fills h from a serialized header; it cannot fail.
 func (h *Header) SetBytes(p *[HeaderSize]byte) {
 	h.Version = int32(binary.LittleEndian.Uint32(p[0:]))
-	h.PrevBlock = sha256d.Hash(p[4:36])
-	h.MerkleRoot = sha256d.Hash(p[36:68])
+	copy(h.PrevBlock[:], p[4:36])
+	copy(h.MerkleRoot[:], p[36:68])
 	h.Time = binary.LittleEndian.Uint32(p[68:])
 	h.Bits = binary.LittleEndian.Uint32(p[72:])
 	h.Nonce = binary.LittleEndian.Uint32(p[76:])

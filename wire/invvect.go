@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"encoding/binary"
 	"fmt"
 
 	"github.com/renga-p2p/renga/crypto/sha256d"
@@ -72,9 +73,12 @@ func decodeInvList(p []byte, field string) ([]InvVect, error) {
 	if n > 0 {
 		list = make([]InvVect, n)
 	}
+	// count has checked that every entry is present: read them from one slice.
+	all := d.bytes(field, n*invVectSize)
 	for i := range list {
-		list[i].Type = InvType(d.u32(field))
-		list[i].Hash = d.hash(field)
+		e := all[i*invVectSize : (i+1)*invVectSize]
+		list[i].Type = InvType(binary.LittleEndian.Uint32(e))
+		copy(list[i].Hash[:], e[4:])
 	}
 	return list, d.finish(field)
 }

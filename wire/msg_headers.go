@@ -33,11 +33,17 @@ func (m *MsgHeaders) Decode(p []byte) error {
 	if n > 0 {
 		m.Headers = make([]Header, n)
 	}
+	// count has checked that every entry is present: read them from one slice.
+	start := d.off
+	all := d.bytes("headers", n*(HeaderSize+1))
 	for i := range m.Headers {
-		m.Headers[i].decode(&d)
-		if d.u8("headers.txcount") != 0 && d.ok() {
-			d.off--
+		e := all[i*(HeaderSize+1) : (i+1)*(HeaderSize+1)]
+		m.Headers[i].SetBytes((*[HeaderSize]byte)(e))
+		if e[HeaderSize] != 0 {
+			// Headers carry a transaction count, which must be zero.
+			d.off = start + i*(HeaderSize+1) + HeaderSize
 			d.fault("headers.txcount", ErrInvalid)
+			break
 		}
 	}
 	return d.finish("headers")

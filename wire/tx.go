@@ -336,7 +336,7 @@ func decodeTx(d *decoder, tx *Tx, a *txArena) {
 	tx.Inputs = a.inputs(nIn)
 	for i := range tx.Inputs {
 		in := &tx.Inputs[i]
-		in.PrevOut.Hash = d.hash("tx.input.prevout")
+		d.hashTo(&in.PrevOut.Hash, "tx.input.prevout")
 		in.PrevOut.Index = d.u32("tx.input.prevout")
 		in.ScriptSig = d.varBytes("tx.input.script", maxScriptSize)
 		in.Sequence = d.u32("tx.input.sequence")
