@@ -203,7 +203,9 @@ func TestWriteMessage(t *testing.T) {
 	if err := WriteMessage(w, testMagic, &MsgPing{Nonce: 5}); err != nil {
 		t.Fatal(err)
 	}
-	w.Flush()
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
 	if !bytes.Equal(buf.Bytes(), frameOf(t, &MsgPing{Nonce: 5})) {
 		t.Fatal("WriteMessage and AppendFrame disagree")
 	}

@@ -38,7 +38,10 @@ func main() {
 	only := flag.String("run", "", "only cases whose name contains this")
 	flag.Parse()
 	testing.Init()
-	flag.Set("test.benchtime", benchtime.String())
+	if err := flag.Set("test.benchtime", benchtime.String()); err != nil {
+		fmt.Fprintln(os.Stderr, "compare:", err)
+		os.Exit(2)
+	}
 
 	cases, err := buildCases()
 	if err != nil {
@@ -92,14 +95,21 @@ func buildCases() ([]benchCase, error) {
 		cases = append(cases, ec)
 	}
 
-	raw, _ := realdata.LoadBlock(realdata.Block574200)
+	raw, err := realdata.LoadBlock(realdata.Block574200)
+	if err != nil {
+		return nil, err
+	}
+	tc, err := txidsCase("txids_574200", raw)
+	if err != nil {
+		return nil, err
+	}
 	cases = append(cases,
 		decodeCase("headers_decode_2000", wire.CmdHeaders, headersPayload(raw),
 			func() btcwire.Message { return new(btcwire.MsgHeaders) }),
 		decodeCase("inv_decode_50000", wire.CmdInv, invPayload(),
 			func() btcwire.Message { return new(btcwire.MsgInv) }),
 		frameReadCase("frame_read_574200", raw),
-		txidsCase("txids_574200", raw),
+		tc,
 	)
 	return cases, nil
 }
@@ -191,11 +201,15 @@ func frameReadCase(name string, raw []byte) benchCase {
 }
 
 // txidsCase computes the txid of every transaction of a decoded block.
-func txidsCase(name string, raw []byte) benchCase {
+func txidsCase(name string, raw []byte) (benchCase, error) {
 	var ours wire.Block
-	ours.Decode(raw)
+	if err := ours.Decode(raw); err != nil {
+		return benchCase{}, err
+	}
 	var theirs btcwire.MsgBlock
-	theirs.Deserialize(bytes.NewReader(raw))
+	if err := theirs.Deserialize(bytes.NewReader(raw)); err != nil {
+		return benchCase{}, err
+	}
 	return benchCase{
 		name: name,
 		renga: func(b *testing.B) {
@@ -213,13 +227,13 @@ func txidsCase(name string, raw []byte) benchCase {
 				}
 			}
 		},
-	}
+	}, nil
 }
 
 // headersPayload is a headers message of 2,000 headers derived from a real one.
 func headersPayload(raw []byte) []byte {
 	var h wire.Header
-	h.Decode(raw[:80])
+	h.SetBytes((*[wire.HeaderSize]byte)(raw[:wire.HeaderSize]))
 	m := &wire.MsgHeaders{Headers: make([]wire.Header, wire.MaxHeaders)}
 	for i := range m.Headers {
 		m.Headers[i] = h

@@ -1,0 +1,60 @@
+# Renga's tasks. `make test` is what CI and the README run.
+#
+# Pinned tool versions run with `go run pkg@version`, so they stay out of go.mod.
+STATICCHECK   := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+GOLANGCI_LINT := github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0
+FUZZTIME      ?= 30s
+BENCHCOUNT    ?= 6
+KERNEL        := ./miner/internal/kernel/
+
+.PHONY: all build test race fuzz bench compare lint generate check-generated
+
+all: build
+
+## build: compile everything and put the renga binary in bin/
+build:
+	go build ./...
+	cd fuzz && go build ./...
+
+## test: every test of both modules (the main module and fuzz/)
+test:
+	go test -timeout 20m ./...
+	cd fuzz && go test -timeout 20m ./...
+
+## race: the tests under the race detector
+race:
+	go test -race -timeout 30m ./...
+	cd fuzz && go test -race -timeout 30m ./...
+
+## fuzz: every fuzz target for FUZZTIME each (e.g. make fuzz FUZZTIME=30s)
+fuzz:
+	FUZZTIME=$(FUZZTIME) .ci/fuzz-all
+
+## bench: every benchmark, BENCHCOUNT times, in benchstat's format
+bench:
+	go test -run '^$$' -bench . -benchmem -count $(BENCHCOUNT) ./... | tee bench.txt
+
+## compare: Renga and btcd side by side on the same bytes (medians of 5 runs)
+compare:
+	cd fuzz && go run ./compare -count 5
+
+## lint: go vet, staticcheck and golangci-lint on both modules
+lint:
+	go vet ./...
+	cd fuzz && go vet ./...
+	cd miner/internal/kernel/_asm && go vet ./...
+	go run $(STATICCHECK) ./...
+	cd fuzz && go run $(STATICCHECK) ./...
+	go run $(GOLANGCI_LINT) run ./...
+	cd fuzz && go run $(GOLANGCI_LINT) run ./...
+
+## generate: regenerate the kernels' assembly with avo
+generate:
+	go generate $(KERNEL)
+
+## check-generated: fail if the committed assembly is not what the generator writes
+check-generated: generate
+	@git diff --exit-code -- miner/internal/kernel || \
+		{ echo "generated assembly is stale: run make generate and commit"; exit 1; }
+	@test -z "$$(git status --porcelain -- miner/internal/kernel)" || \
+		{ echo "make generate left untracked files:"; git status --porcelain -- miner/internal/kernel; exit 1; }
