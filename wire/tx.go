@@ -336,6 +336,20 @@ func decodeTx(d *decoder, tx *Tx, a *txArena) {
 	tx.Inputs = a.inputs(nIn)
 	for i := range tx.Inputs {
 		in := &tx.Inputs[i]
+		// Fast path: a script shorter than 0xfd bytes (nearly all of them),
+		// with the whole input present, read with one bounds check.
+		if p := d.buf[min(d.off, len(d.buf)):]; len(p) > 36 {
+			if n := int(p[36]); n < 0xfd && 41+n <= len(p) {
+				copy(in.PrevOut.Hash[:], p[:32])
+				in.PrevOut.Index = binary.LittleEndian.Uint32(p[32:])
+				if n > 0 {
+					in.ScriptSig = p[37 : 37+n : 37+n]
+				}
+				in.Sequence = binary.LittleEndian.Uint32(p[37+n:])
+				d.off += 41 + n
+				continue
+			}
+		}
 		d.hashTo(&in.PrevOut.Hash, "tx.input.prevout")
 		in.PrevOut.Index = d.u32("tx.input.prevout")
 		in.ScriptSig = d.varBytes("tx.input.script", maxScriptSize)
@@ -345,6 +359,17 @@ func decodeTx(d *decoder, tx *Tx, a *txArena) {
 	tx.Outputs = a.outputs(nOut)
 	for i := range tx.Outputs {
 		out := &tx.Outputs[i]
+		// Fast path, as for inputs.
+		if p := d.buf[min(d.off, len(d.buf)):]; len(p) > 8 {
+			if n := int(p[8]); n < 0xfd && 9+n <= len(p) {
+				out.Value = int64(binary.LittleEndian.Uint64(p))
+				if n > 0 {
+					out.ScriptPubKey = p[9 : 9+n : 9+n]
+				}
+				d.off += 9 + n
+				continue
+			}
+		}
 		out.Value = int64(d.u64("tx.output.value"))
 		out.ScriptPubKey = d.varBytes("tx.output.script", maxScriptSize)
 	}
