@@ -15,6 +15,7 @@ all: build
 build:
 	go build ./...
 	cd fuzz && go build ./...
+	go build -o bin/renga ./cmd/renga
 
 ## test: every test of both modules (the main module and fuzz/)
 test:
