@@ -1,0 +1,60 @@
+// Package sock opens the node's sockets with the options Renga needs, set
+// through golang.org/x/sys/unix; it is the only package that imports it
+// (design.md §2). It is for the wiring code of the node and its tests: the
+// protocol packages (net/peer, net/discover) take narrow interfaces and never
+// see a file descriptor.
+//
+// # TCP
+//
+// [ListenTCP] and [DialTCP] return ordinary *net.TCPListener and *net.TCPConn
+// values, made by net.ListenConfig and net.Dialer with a Control function
+// that sets [TCPOptions] on the socket before bind/listen or connect:
+// SO_REUSEADDR (listeners), TCP_NODELAY, SO_KEEPALIVE with TCP_KEEPIDLE,
+// TCP_KEEPINTVL and TCP_KEEPCNT, and SO_SNDBUF/SO_RCVBUF. Setting them before
+// the handshake matters for the buffers: the window scale is fixed by the SYN,
+// so a receive buffer enlarged afterwards cannot be advertised in full. Linux
+// copies all of these from a listener to the connections it accepts, so
+// accepted connections carry the same options. The runtime's own keep-alive
+// defaults are switched off (KeepAlive: -1) so they do not overwrite ours.
+//
+// # UDP multicast
+//
+// [ListenMulticastUDP] returns a *net.UDPConn (so it works with the runtime
+// poller, deadlines and ReadFromUDPAddrPort) joined to one IPv4 group on one
+// named interface, for LAN discovery: SO_REUSEADDR and SO_REUSEPORT so several
+// nodes on one host share the group port; bound to the wildcard address and
+// the group port; IP_MULTICAST_ALL off so it receives only the groups it
+// joined itself; IP_ADD_MEMBERSHIP and IP_MULTICAST_IF naming the interface
+// explicitly; IP_MULTICAST_TTL 1 so nothing is routed off the link; and
+// IP_MULTICAST_LOOP on so nodes on the same host hear each other. Only IPv4
+// multicast is supported: discovery needs one group on one link, and IPv4 is
+// what every LAN has.
+//
+// The outgoing interface is always explicit. Without IP_MULTICAST_IF the
+// kernel picks the interface of the route to the group, which on a host is
+// usually the default route: a multicast datagram there leaves the machine
+// (design.md §6, "Network safety"). With it, a namespace with nothing but a
+// loopback interface needs no multicast route at all. On a loopback interface
+// the socket also names the interface's IPv4 address as the multicast source:
+// loopback addresses have host scope, and the kernel's choice of a link-scope
+// source would otherwise be 0.0.0.0, which tells a receiver nothing.
+//
+// # Live capture
+//
+// packet_linux.go holds the AF_PACKET sockets of net/capture.
+//
+// # Ownership and concurrency
+//
+// Every function returns a new socket owned by the caller, who closes it;
+// the package keeps no state and all functions are safe for concurrent use.
+//
+// # Errors
+//
+// Options that cannot be right wrap [ErrInvalidOptions] (checked before any
+// socket is made); an interface name that cannot be resolved wraps
+// [ErrNoInterface]. Everything else comes from the kernel: it wraps an
+// *os.SyscallError whose errno callers match with errors.Is (for example
+// syscall.EADDRINUSE), with the option or call that failed in the message.
+// On systems other than Linux every function returns an error wrapping
+// errors.ErrUnsupported.
+package sock
