@@ -1,0 +1,90 @@
+// Package capture is Renga's traffic inspection: packet capture files, a
+// recorder of a node's own traffic, TCP reassembly, and the decoding of
+// Bitcoin frames and discovery beacons into one-line records. It has no cgo and
+// no libpcap: the file formats, the packet headers and the reassembly are
+// written here from their specifications. It is not a capture engine: a live
+// capture reads packets from an AF_PACKET socket of net/sock and feeds them
+// to a [Decoder] the same way a file does.
+//
+// # Files
+//
+// [NewReader] reads classic pcap (either byte order, microsecond or
+// nanosecond timestamps) and pcapng (draft-ietf-opsawg-pcapng: section
+// header, interface description, enhanced, simple and obsolete packet blocks,
+// either byte order, any if_tsresol and if_tsoffset, several sections;
+// other block types skipped). [NewPcapWriter] and [NewPcapngWriter] write
+// them; pcapng packets may carry a comment (opt_comment) and a direction
+// (epb_flags). Nothing a file says can make the reader allocate more than
+// [MaxPacketSize] plus a little per block.
+//
+// # Recording a node's traffic
+//
+// A [Recorder] writes pcapng to an io.Writer. The node calls, per
+// connection, [Recorder.Conn] when it is established (a SYN, SYN-ACK, ACK
+// handshake is written), then [Conn.Sent] and [Conn.Received] with each whole
+// wire frame exactly as written to or read from the socket, and [Conn.Close]
+// (FIN both ways). Each frame becomes MSS-sized IPv4 (or IPv6) TCP segments
+// with correct checksums and sequence numbers continuous per direction, so
+// Wireshark and tshark reassemble and decode the stream; the first segment of
+// each frame carries a comment naming the direction, command and peer, and
+// every packet carries its direction in epb_flags. Discovery datagrams go
+// through [Recorder.Datagram] as UDP. [RecorderConfig] filters by peer and by
+// command. The link type is raw IP ([LinkRaw]); initial sequence numbers
+// derive from the endpoints, so a recording is reproducible.
+//
+// # Decoding
+//
+// [ParsePacket] strips the link layer (Ethernet with VLAN tags, raw IPv4/IPv6,
+// Linux cooked SLL and SLL2, BSD null and loop), IPv4 or IPv6 (with extension
+// headers; fragments are not reassembled) and returns the TCP or UDP
+// [Segment]. A [Decoder] follows each TCP connection on Renga's ports (or
+// beginning with a known magic): per direction it orders segments by sequence
+// number, drops retransmitted bytes (the first copy wins), keeps
+// out-of-order segments until the hole before them fills, and declares a gap
+// when a hole cannot fill (its buffer bound is reached, the stream ends, the
+// capture ends). The reassembled bytes are cut into frames with
+// wire.ParseFrameHeader and decoded with wire.DecodeMessage. After a gap inside
+// a frame whose header arrived, it skips exactly to the frame's end; after any
+// other gap, or bytes that are not frames, it resynchronises on the next frame
+// magic. The magics tried are regtest's and mainnet's, any given in
+// [DecoderConfig], and any learned from a beacon or from a stream whose first
+// frame has an unknown magic but a known command and a valid checksum (Renga's
+// devnet). UDP datagrams that carry "rnga" or go to a Renga port are decoded
+// as beacons (wire.DecodeBeacon).
+//
+// Each message, beacon, gap and malformed item becomes a [Record]: time,
+// endpoints, direction, [Kind], command, size and a one-line summary such as
+// "3 (tx 2, block 1)" for an inv or "inner=block 1245250→412345 zstd" for a
+// cmpr. Directions come from the capture when it has them (pcapng epb_flags,
+// which the Recorder writes); otherwise a message to the side that accepted
+// the connection (got the SYN, or else listens on a Renga port) is "in".
+// [Record.AppendText] and [Record.MarshalJSON] give the forms `renga decode`
+// prints; [Filter] selects records by peer, command and direction.
+//
+// Memory is bounded whatever the capture holds: [DecoderConfig] bounds the
+// streams followed, the out-of-order bytes per stream and all bytes held;
+// beyond them streams are closed out, holes declared gaps and partial frames
+// dropped, each reported as a record.
+//
+// # Wireshark
+//
+// [WiresharkPlugin] returns a Lua plugin that registers Wireshark's built-in
+// bitcoin dissector on Renga's TCP ports and decodes sendcmpr, cmpr and the
+// discovery beacon (UDP 28334). [PortFilter] builds the classic BPF program
+// that `renga capture` attaches to its socket.
+//
+// # Concurrency and ownership
+//
+// A Recorder and its Conns are safe for concurrent use and write each call's
+// packets with one Write; a nil Recorder or Conn records nothing. Readers,
+// writers and Decoders are not safe for concurrent use. A [Packet]'s Data from
+// a Reader is valid until the next call; a Decoder copies what it keeps.
+//
+// # Errors
+//
+// Problems with a file's bytes wrap [ErrFormat], and a file that ends inside
+// a record also wraps [ErrTruncated]; both name the format and byte offset.
+// [ParsePacket] returns errors wrapping [ErrUnsupported] (not Renga's kind of
+// packet) or [ErrBadPacket] (broken headers). Decoding never fails: bad bytes
+// become records of [KindMalformed] or [KindGap].
+package capture
