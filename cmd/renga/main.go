@@ -31,6 +31,8 @@ type command struct {
 // commands lists the subcommands in the order `renga help` shows them.
 var commands = []command{
 	{"version", "print the version of renga and of the protocol", runVersion},
+	{"decode", "print the messages of a pcap or pcapng capture, one line each", runDecode},
+	{"capture", "capture and decode live traffic on an interface (root); print the Wireshark plugin", runCapture},
 }
 
 // errUsage marks a mistake in the command line; main exits with status 2.

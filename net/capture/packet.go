@@ -90,7 +90,8 @@ type Packet struct {
 	Comment   string    // pcapng's opt_comment, if any
 }
 
-// Errors of capture files. Every problem with a file's bytes wraps [ErrFormat];
+// Errors of capture files. Every problem with a file's bytes is a [*FileError]
+// wrapping [ErrFormat];
 // a file that ends inside a header or a packet also wraps [ErrTruncated], so a
 // capture cut short by a killed writer can be told apart and what came before
 // it used. Errors from the underlying reader or writer pass through.
@@ -108,12 +109,41 @@ var (
 	ErrBadPacket   = errors.New("capture: malformed packet")
 )
 
+// FileError describes what is wrong with a capture file's bytes, and where.
+// It unwraps to [ErrFormat], and also to [ErrTruncated] when the file ends
+// inside a record.
+type FileError struct {
+	Format    string // "pcap", "pcapng", or "" before the format is known
+	Offset    int64  // byte offset of the header, block or field at fault
+	Reason    string
+	Truncated bool
+}
+
+func (e *FileError) Error() string {
+	prefix := "capture: "
+	if e.Format != "" {
+		prefix += e.Format + ": "
+	}
+	if e.Truncated {
+		return prefix + fmt.Sprintf("%s at byte %d cut short: the file ends early", e.Reason, e.Offset)
+	}
+	return prefix + fmt.Sprintf("at byte %d: %s", e.Offset, e.Reason)
+}
+
+// Unwrap returns ErrFormat, and ErrTruncated for a truncated file.
+func (e *FileError) Unwrap() []error {
+	if e.Truncated {
+		return []error{ErrFormat, ErrTruncated}
+	}
+	return []error{ErrFormat}
+}
+
 // formatError reports a problem with a capture file's bytes at an offset.
 func formatError(format string, off int64, reason string, args ...any) error {
-	return fmt.Errorf("%w: %s: at byte %d: %s", ErrFormat, format, off, fmt.Sprintf(reason, args...))
+	return &FileError{Format: format, Offset: off, Reason: fmt.Sprintf(reason, args...)}
 }
 
 // truncatedError reports a file that ends inside something it promised.
 func truncatedError(format string, off int64, what string) error {
-	return fmt.Errorf("%w (%w): %s: at byte %d: %s cut short", ErrFormat, ErrTruncated, format, off, what)
+	return &FileError{Format: format, Offset: off, Reason: what, Truncated: true}
 }

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"encoding/binary"
 	"errors"
-	"fmt"
 	"io"
 )
 
@@ -39,9 +38,9 @@ func NewReader(r io.Reader) (*Reader, error) {
 	if err != nil {
 		if errors.Is(err, io.EOF) {
 			if len(head) == 0 {
-				return nil, fmt.Errorf("%w (%w): empty file", ErrFormat, ErrTruncated)
+				return nil, &FileError{Reason: "file header", Truncated: true}
 			}
-			return nil, truncatedError("capture", 0, "file header")
+			return nil, truncatedError("", 0, "file header")
 		}
 		return nil, err
 	}
@@ -51,7 +50,7 @@ func NewReader(r io.Reader) (*Reader, error) {
 		err = rd.startPcapng()
 	default:
 		if _, _, ok := pcapMagic(head); !ok {
-			return nil, formatError("capture", 0, "magic %x is neither pcap nor pcapng", head)
+			return nil, formatError("", 0, "magic %x is neither pcap nor pcapng", head)
 		}
 		rd.format = "pcap"
 		err = rd.startPcap()
