@@ -202,7 +202,7 @@ type frameParser struct {
 	clean   bool // the stream began at its SYN, so its first byte starts a frame
 	frames  int  // frames read so far
 	seeking bool // looking for the next frame magic (after a gap or junk)
-	quiet   bool // seeking because the capture joined mid-stream: skipping is not junk
+	quiet   bool // seeking after joining mid-stream or a gap: what is skipped is not junk
 	junk    int  // bytes skipped while seeking
 	skip    int  // bytes still to come of a frame already reported lost
 }
@@ -396,8 +396,10 @@ func (p *frameParser) gap(d *Decoder, ctx *recCtx, n int, out []Record) []Record
 		out = append(out, p.junkRecord(ctx, p.junk))
 		d.stats.JunkBytes += p.junk
 	}
+	// Bytes up to the next magic are the rest of a frame lost in the gap,
+	// which its record reports: skipping them is not junk.
 	p.buf = p.buf[:0]
-	p.seeking, p.quiet, p.junk = true, false, 0
+	p.seeking, p.quiet, p.junk = true, true, 0
 	return append(out, rec)
 }
 
