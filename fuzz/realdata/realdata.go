@@ -18,8 +18,20 @@ import (
 
 // Module paths and the versions pinned in this module's go.mod.
 const (
-	WireModule = "github.com/btcsuite/btcd/wire/v2"
+	WireModule     = "github.com/btcsuite/btcd/wire/v2"
+	TxscriptModule = "github.com/btcsuite/btcd/txscript/v2"
+	BtcdModule     = "github.com/btcsuite/btcd"
 )
+
+// File returns the path of a file inside a module of the build list.
+func File(tb testing.TB, module string, rel ...string) string {
+	tb.Helper()
+	dir, err := ModuleDir(module)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return filepath.Join(append([]string{dir}, rel...)...)
+}
 
 // The two real mainnet blocks in btcd's wire/testdata, named by their hashes.
 const (
