@@ -20,8 +20,9 @@ func TestGenesisHashes(t *testing.T) {
 	}
 }
 
+// On disk, with real fsyncs: mine, spend, reopen.
 func TestMineSpendReopen(t *testing.T) {
-	h := chaintest.New(t, chain.Regtest)
+	h := chaintest.OnDisk(t, chain.Regtest)
 	blocks := h.Mine(101)
 	if tip := h.Chain.Tip(); tip.Height != 101 || tip.Hash != blocks[100].Hash() {
 		t.Fatalf("tip = %d %s", tip.Height, tip.Hash)
@@ -69,7 +70,8 @@ func TestMineSpendReopen(t *testing.T) {
 func TestOtherNetworkRefused(t *testing.T) {
 	h := chaintest.New(t, chain.Regtest)
 	h.Chain.Close()
-	if _, err := chain.Open(h.Dir, chain.Devnet, chain.Options{}); err == nil {
+	o := h.Options()
+	if _, err := chain.Open(h.Dir, chain.Devnet, o); err == nil {
 		t.Fatal("opened a regtest directory as devnet")
 	}
 	h.Chain = nil

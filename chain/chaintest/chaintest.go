@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cockroachdb/pebble/v2/vfs"
+
 	"github.com/renga-p2p/renga/chain"
 	"github.com/renga-p2p/renga/chain/store"
 	"github.com/renga-p2p/renga/crypto/address"
@@ -121,22 +123,38 @@ type Harness struct {
 	Script []byte
 	// Clock is what the chain takes for now; tests move it.
 	Clock time.Time
-	tag   uint64
+	// FS holds the chain's files: in memory unless the harness was made with
+	// OnDisk (it survives Reopen either way).
+	FS  vfs.FS
+	tag uint64
 }
 
-// New opens a fresh chain for p in a temporary directory.
+// New opens a fresh chain for p, in memory.
 func New(tb testing.TB, p *chain.Params, opts ...func(*chain.Options)) *Harness {
 	tb.Helper()
-	h := &Harness{T: tb, Params: p, Dir: tb.TempDir(), Key: Key(tb, 1)}
+	return newHarness(tb, p, vfs.NewMem(), "/chain", opts...)
+}
+
+// OnDisk opens a fresh chain for p in a temporary directory on disk, with real
+// fsyncs.
+func OnDisk(tb testing.TB, p *chain.Params, opts ...func(*chain.Options)) *Harness {
+	tb.Helper()
+	return newHarness(tb, p, vfs.Default, tb.TempDir(), opts...)
+}
+
+func newHarness(tb testing.TB, p *chain.Params, fs vfs.FS, dir string, opts ...func(*chain.Options)) *Harness {
+	h := &Harness{T: tb, Params: p, Dir: dir, FS: fs, Key: Key(tb, 1)}
 	h.Script = P2PKH(h.Key)
 	h.Clock = time.Unix(int64(p.Genesis.Header.Time), 0).Add(365 * 24 * time.Hour)
 	h.Reopen(opts...)
 	return h
 }
 
-// Options returns the chain options the harness uses (its clock), with opts applied.
+// Options returns the chain options the harness uses (its clock and file
+// system), with opts applied.
 func (h *Harness) Options(opts ...func(*chain.Options)) chain.Options {
 	o := chain.Options{Now: func() time.Time { return h.Clock }}
+	o.Store.FS = h.FS
 	for _, f := range opts {
 		f(&o)
 	}
