@@ -115,7 +115,7 @@ func (c *Chain) connectBlock(b *wire.Block, node *Node, view *utxoView) (*store.
 			if fees > MaxMoney {
 				return nil, blockErr(RuleTotalTooLarge, "fees %d", fees)
 			}
-			if coinHeights != nil && !sequenceLocksOK(tx, coinHeights, parent) {
+			if coinHeights != nil && !SequenceLocksOK(tx, coinHeights, parent) {
 				return nil, blockErr(RuleNonFinal, "transaction %d: BIP68 sequence lock not reached", i)
 			}
 		}

@@ -360,6 +360,12 @@ func (c *Chain) processBlock(b *wire.Block, raw []byte, batchLimit int) (*Node, 
 		if err := c.reasons[n]; err != nil {
 			return n, err
 		}
+		for a := n.Parent; a != nil; a = a.Parent {
+			if err := c.reasons[a]; err != nil {
+				return n, blockErr(RuleInvalidChain, "block %s descends from invalid block %s (height %d): %v",
+					n.Hash, a.Hash, a.Height, err)
+			}
+		}
 		return n, blockErr(RuleInvalidChain, "block %s descends from an invalid block", n.Hash)
 	}
 	return n, nil

@@ -98,10 +98,10 @@ func IsFinal(tx *wire.Tx, height int32, lockTimeCutoff int64) bool {
 	return true
 }
 
-// sequenceLocksOK evaluates BIP68 relative lock times for a transaction in the
+// SequenceLocksOK evaluates BIP68 relative lock times for a transaction in the
 // block after parent, given the height of the coin each input spends (Core's
 // CalculateSequenceLocks and EvaluateSequenceLocks).
-func sequenceLocksOK(tx *wire.Tx, coinHeights []int32, parent *Node) bool {
+func SequenceLocksOK(tx *wire.Tx, coinHeights []int32, parent *Node) bool {
 	if tx.Version < 2 {
 		return true
 	}
