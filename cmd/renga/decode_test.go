@@ -1,0 +1,396 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"io"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/renga-p2p/renga/crypto/sha256d"
+	"github.com/renga-p2p/renga/net/capture"
+	"github.com/renga-p2p/renga/net/sock/nstest"
+	"github.com/renga-p2p/renga/wire"
+)
+
+var (
+	regtest  = wire.Magic{0xfa, 0xbf, 0xb5, 0xda}
+	nodeAddr = netip.MustParseAddrPort("10.1.0.1:40000")
+	peerAddr = netip.MustParseAddrPort("10.1.0.2:18444")
+	t0       = time.Date(2026, 1, 2, 3, 4, 5, 600_000_000, time.UTC)
+)
+
+// message is one step of a conversation: who sends what.
+type message struct {
+	fromClient bool
+	msg        wire.Message
+}
+
+// conversation is a realistic exchange, client (the node dialing out) first.
+func conversation() []message {
+	tx := wire.Tx{Version: 1,
+		Inputs:  []wire.TxIn{{PrevOut: wire.OutPoint{Hash: sha256d.Sum([]byte("coin")), Index: 0}, ScriptSig: []byte{1, 2, 3}, Sequence: 0xffffffff}},
+		Outputs: []wire.TxOut{{Value: 5000, ScriptPubKey: []byte{0x76, 0xa9}}},
+	}
+	block := &wire.Block{Header: wire.Header{Version: 1, Bits: 0x207fffff}}
+	for range 200 { // about 13 kB: several segments
+		block.Txs = append(block.Txs, tx)
+	}
+	header := block.Header
+	version := &wire.MsgVersion{ProtocolVersion: wire.ProtocolVersion, Services: wire.SFNodeNetwork | wire.SFNodeCompress,
+		UserAgent: "/renga:test/", StartHeight: 7, Relay: true}
+	return []message{
+		{true, version},
+		{false, version},
+		{false, &wire.MsgVerack{}},
+		{true, &wire.MsgVerack{}},
+		{true, &wire.MsgSendCmpr{Codecs: []wire.Codec{wire.CodecZstd}, MinSize: 256}},
+		{true, &wire.MsgPing{Nonce: 99}},
+		{false, &wire.MsgPong{Nonce: 99}},
+		{false, &wire.MsgInv{Inv: []wire.InvVect{{Type: wire.InvTx, Hash: tx.TxID()}, {Type: wire.InvBlock, Hash: block.Hash()}}}},
+		{true, &wire.MsgGetData{Inv: []wire.InvVect{{Type: wire.InvBlock, Hash: block.Hash()}}}},
+		{false, &wire.MsgHeaders{Headers: []wire.Header{header}}},
+		{false, block},
+		{false, &tx},
+		{true, &wire.MsgCmpr{Inner: wire.CmdBlock, Length: 13000, Codec: wire.CodecZstd, Data: []byte("compressed")}},
+	}
+}
+
+func commandsOf(conv []message) []string {
+	var cmds []string
+	for _, m := range conv {
+		cmds = append(cmds, m.msg.Command())
+	}
+	return cmds
+}
+
+func frameOf(t *testing.T, m wire.Message) []byte {
+	t.Helper()
+	f, err := wire.AppendFrame(nil, regtest, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// recordConversation writes the conversation and a beacon as a node's
+// recording and returns the file and the commands in order.
+func recordConversation(t *testing.T) (string, []string) {
+	t.Helper()
+	var buf bytes.Buffer
+	r, err := capture.NewRecorder(&buf, capture.RecorderConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := t0
+	c := r.Conn(at, nodeAddr, peerAddr, false)
+	for _, m := range conversation() {
+		at = at.Add(time.Millisecond)
+		if m.fromClient {
+			c.Sent(at, frameOf(t, m.msg))
+		} else {
+			c.Received(at, frameOf(t, m.msg))
+		}
+	}
+	beacon := wire.AppendBeacon(nil, &wire.Beacon{Magic: regtest, Port: 18444, StartHeight: 7, Instance: 0xabc}, nil)
+	r.Datagram(at.Add(time.Millisecond), capture.DirIn, netip.MustParseAddrPort("10.1.0.2:28334"), netip.MustParseAddrPort("239.255.28.34:28334"), beacon)
+	c.Close(at.Add(2 * time.Millisecond))
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "node.pcapng")
+	if err := os.WriteFile(file, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return file, append(commandsOf(conversation()), "beacon")
+}
+
+// jsonCommands parses decode's JSON lines.
+func jsonRecords(t *testing.T, out string) []map[string]any {
+	t.Helper()
+	var recs []map[string]any
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		if line == "" {
+			continue
+		}
+		var r map[string]any
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			t.Fatalf("not JSON: %q: %v", line, err)
+		}
+		recs = append(recs, r)
+	}
+	return recs
+}
+
+func field(recs []map[string]any, name string) []string {
+	var out []string
+	for _, r := range recs {
+		s, _ := r[name].(string)
+		out = append(out, s)
+	}
+	return out
+}
+
+func TestDecodeText(t *testing.T) {
+	file, want := recordConversation(t)
+	out, errs, err := runCmd(t, "decode", file, "--utc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != len(want) {
+		t.Fatalf("%d lines for %d messages:\n%s", len(lines), len(want), out)
+	}
+	for i, line := range lines {
+		if f := strings.Fields(line); len(f) < 8 || f[6] != want[i] {
+			t.Errorf("line %d: %q, want command %s", i, line, want[i])
+		}
+	}
+	// One line in full: the columns line up and the summary says it all.
+	wantLine := "2026-01-02 03:04:05.608000  10.1.0.2:18444        → 10.1.0.1:40000         in   inv                73  2 (tx 1, block 1)"
+	if lines[7] != wantLine {
+		t.Errorf("inv line:\n%q\nwant\n%q", lines[7], wantLine)
+	}
+	if !strings.Contains(errs, "14 packets") && !strings.Contains(errs, "13 messages, 1 beacons") {
+		t.Errorf("stderr %q has no summary", errs)
+	}
+}
+
+func TestDecodeJSONAndFilters(t *testing.T) {
+	file, want := recordConversation(t)
+	for _, tc := range []struct {
+		name string
+		args []string
+		want []string
+	}{
+		{"all", nil, want},
+		{"command", []string{"--command", "inv,getdata"}, []string{"inv", "getdata"}},
+		{"cmpr by its inner command", []string{"--command", "block"}, []string{"block", "cmpr"}},
+		{"direction out", []string{"--direction", "out"}, []string{"version", "verack", "sendcmpr", "ping", "getdata", "cmpr"}},
+		{"peer port", []string{"--peer", "10.1.0.2:28334"}, []string{"beacon"}},
+		{"peer prefix and command", []string{"--peer", "10.1.0.0/24", "--command", "pong"}, []string{"pong"}},
+		{"peer elsewhere", []string{"--peer", "192.0.2.1"}, nil},
+		{"flags before the file", []string{"--command", "tx", "FILE"}, []string{"tx"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			args := []string{"decode", file, "--json"}
+			if len(tc.args) > 0 && tc.args[len(tc.args)-1] == "FILE" {
+				args = append([]string{"decode", "--json"}, append(tc.args[:len(tc.args)-1], file)...)
+			} else {
+				args = append(args, tc.args...)
+			}
+			out, _, err := runCmd(t, args...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			recs := jsonRecords(t, out)
+			if got := field(recs, "command"); strings.Join(got, " ") != strings.Join(tc.want, " ") {
+				t.Fatalf("decoded %v, want %v", got, tc.want)
+			}
+		})
+	}
+	t.Run("fields", func(t *testing.T) {
+		out, _, _ := runCmd(t, "decode", file, "--json", "--command", "cmpr")
+		recs := jsonRecords(t, out)
+		want := map[string]any{"time": "2026-01-02T03:04:05.613Z", "src": "10.1.0.1:40000", "dst": "10.1.0.2:18444",
+			"proto": "tcp", "dir": "out", "kind": "message", "magic": "fabfb5da", "command": "cmpr", "inner": "block",
+			"size": float64(26), "summary": "inner=block 13000→10 zstd"}
+		if len(recs) != 1 {
+			t.Fatalf("%d records", len(recs))
+		}
+		for k, v := range want {
+			if recs[0][k] != v {
+				t.Errorf("%s = %v, want %v", k, recs[0][k], v)
+			}
+		}
+	})
+}
+
+func TestDecodeBadInput(t *testing.T) {
+	file, _ := recordConversation(t)
+	good, _ := os.ReadFile(file)
+	dir := t.TempDir()
+	write := func(name string, b []byte) string {
+		p := filepath.Join(dir, name)
+		os.WriteFile(p, b, 0o644)
+		return p
+	}
+	truncated := write("cut.pcapng", good[:len(good)-300])
+	notCapture := write("notes.txt", []byte("these are not the packets you are looking for"))
+	empty := write("empty.pcap", nil)
+	for _, tc := range []struct {
+		name  string
+		args  []string
+		usage bool
+		says  []string
+	}{
+		{"missing file", []string{"decode", filepath.Join(dir, "nope.pcap")}, false, []string{"nope.pcap", "no such file"}},
+		{"not a capture", []string{"decode", notCapture}, false, []string{"notes.txt", "neither pcap nor pcapng"}},
+		{"empty", []string{"decode", empty}, false, []string{"empty.pcap", "file ends early"}},
+		{"truncated", []string{"decode", truncated}, false, []string{"cut.pcapng", "pcapng", "cut short", "file ends early"}},
+		{"no file", []string{"decode"}, true, nil},
+		{"two files", []string{"decode", file, file}, true, nil},
+		{"bad direction", []string{"decode", file, "--direction", "up"}, true, []string{"direction"}},
+		{"bad magic", []string{"decode", file, "--magic", "xyz"}, true, []string{"magic"}},
+		{"bad peer", []string{"decode", file, "--peer", "host.example"}, true, []string{"peer"}},
+		{"bad port", []string{"decode", file, "--port", "70000"}, true, []string{"port"}},
+		{"bad flag", []string{"decode", file, "--frobnicate"}, true, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, _, err := runCmd(t, tc.args...)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			if errors.Is(err, errUsage) != tc.usage {
+				t.Fatalf("error %v: usage error %v, want %v", err, errors.Is(err, errUsage), tc.usage)
+			}
+			for _, s := range tc.says {
+				if !strings.Contains(err.Error(), s) {
+					t.Errorf("error %q does not say %q", err, s)
+				}
+			}
+		})
+	}
+	t.Run("truncated file still prints what came before", func(t *testing.T) {
+		out, _, _ := runCmd(t, "decode", truncated, "--json")
+		recs := jsonRecords(t, out)
+		if len(recs) < 5 || recs[0]["command"] != "version" {
+			t.Fatalf("printed %d records before the cut", len(recs))
+		}
+	})
+	t.Run("help", func(t *testing.T) {
+		_, errs, err := runCmd(t, "decode", "-h")
+		if !errors.Is(err, flag.ErrHelp) || !strings.Contains(errs, "example:") || !strings.Contains(errs, "renga decode node.pcapng") {
+			t.Fatalf("-h: %v\n%s", err, errs)
+		}
+	})
+}
+
+func TestDecodeMagicMidStream(t *testing.T) {
+	// A capture that starts after the handshake, of a network whose magic
+	// neither Bitcoin nor the capture tells: --magic is what decodes it.
+	devnet := wire.Magic{0x52, 0x45, 0x4e, 0x47}
+	var buf bytes.Buffer
+	r, _ := capture.NewRecorder(&buf, capture.RecorderConfig{})
+	c := r.Conn(t0, nodeAddr, peerAddr, false)
+	for i := range 5 {
+		f, _ := wire.AppendFrame(nil, devnet, &wire.MsgPing{Nonce: uint64(i)})
+		c.Sent(t0, f)
+	}
+	r.Close()
+	// Drop the handshake and the first ping: the capture joins mid-stream.
+	rd, err := capture.NewReader(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cut bytes.Buffer
+	w, _ := capture.NewPcapngWriter(&cut, capture.PcapngOptions{})
+	w.AddInterface(capture.Interface{LinkType: capture.LinkRaw})
+	for i := 0; ; i++ {
+		p, err := rd.Next()
+		if err != nil {
+			break
+		}
+		if i >= 4 {
+			w.WritePacket(0, p)
+		}
+	}
+	file := filepath.Join(t.TempDir(), "mid.pcapng")
+	os.WriteFile(file, cut.Bytes(), 0o644)
+	if out, _, err := runCmd(t, "decode", file); err != nil || out != "" {
+		t.Fatalf("without --magic: %q, %v", out, err)
+	}
+	out, _, err := runCmd(t, "decode", file, "--magic", "52454e47", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := field(jsonRecords(t, out), "command"); strings.Join(got, " ") != "ping ping ping ping" {
+		t.Fatalf("with --magic: %v", got)
+	}
+}
+
+// TestDecodeDumpcapCapture decodes what dumpcap (Wireshark's capture engine)
+// wrote of a real exchange over loopback in a private namespace.
+func TestDecodeDumpcapCapture(t *testing.T) {
+	dumpcap, err := exec.LookPath("dumpcap")
+	if err != nil {
+		t.Skip("dumpcap is not installed (Debian package wireshark-common, which tshark pulls in)")
+	}
+	if !nstest.Enter(t) {
+		return
+	}
+	nstest.LoopbackUp(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, dumpcap, "-q", "-i", "lo", "-f", "tcp port 18444 or udp port 28334", "-w", "-")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Wait()
+	defer cmd.Process.Kill()
+	// dumpcap writes the file header once it captures, and flushes every
+	// packet to a pipe: follow it with the reader until every message has
+	// passed.
+	var file bytes.Buffer
+	rd, err := capture.NewReader(io.TeeReader(stdout, &file))
+	if err != nil {
+		t.Fatalf("dumpcap's output: %v\n%s", err, stderr.String())
+	}
+	want := exchangeOnLoopback(t, "127.0.0.1:18444")
+	dec := capture.NewDecoder(capture.DecoderConfig{})
+	var seen int
+	for seen < len(want) {
+		p, err := rd.Next()
+		if err != nil {
+			t.Fatalf("after %d of %d messages: %v\n%s", seen, len(want), err, stderr.String())
+		}
+		seen += len(dec.Feed(p, nil))
+	}
+	cmd.Process.Kill()
+	io.Copy(&file, stdout)
+	path := filepath.Join(t.TempDir(), "dumpcap.pcapng")
+	if err := os.WriteFile(path, file.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, errs, err := runCmd(t, "decode", path, "--json")
+	if err != nil && !errors.Is(err, capture.ErrTruncated) { // killed mid-write at worst
+		t.Fatalf("%v\n%s", err, errs)
+	}
+	if got := field(jsonRecords(t, out), "command"); strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Fatalf("decoded %v\nsent    %v", got, want)
+	}
+}
+
+// runCmdCtx runs renga in-process with a context.
+func runCmdCtx(ctx context.Context, args []string, out, errs io.Writer) error {
+	return run(ctx, args, stdio{out: out, errs: errs})
+}
+
+// lines sends each line read from r on the returned channel, closing it at
+// the end of r.
+func lines(r io.Reader) <-chan string {
+	ch := make(chan string, 1000) // a failed test that stops reading does not block the writer
+	go func() {
+		defer close(ch)
+		s := bufio.NewScanner(r)
+		for s.Scan() {
+			ch <- s.Text()
+		}
+	}()
+	return ch
+}
