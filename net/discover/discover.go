@@ -1,0 +1,277 @@
+package discover
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	mrand "math/rand/v2"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/renga-p2p/renga/net/sock"
+	"github.com/renga-p2p/renga/wire"
+)
+
+// Error classes; see the package comment.
+var (
+	// ErrConfig: Config.Validate found a problem (or Run has no Interface).
+	ErrConfig = errors.New("discover: invalid config")
+	// ErrStarted: Run or Serve was called a second time.
+	ErrStarted = errors.New("discover: already started")
+)
+
+// PacketConn is the part of a UDP socket discovery uses; *net.UDPConn from
+// [sock.ListenMulticastUDP] is one. Writes go to the group; reads return
+// every datagram sent to it, our own included.
+type PacketConn interface {
+	ReadFromUDPAddrPort(b []byte) (n int, addr netip.AddrPort, err error)
+	WriteToUDPAddrPort(b []byte, addr netip.AddrPort) (int, error)
+	// SetReadDeadline is how Serve wakes its reader to stop.
+	SetReadDeadline(t time.Time) error
+}
+
+// Discovery finds the other nodes of the LAN. Make one with [New], run it
+// once with [Discovery.Run] (or [Discovery.Serve]); [Discovery.Stats] and
+// [Discovery.Peers] may be called at any time from any goroutine.
+type Discovery struct {
+	cfg     Config
+	started atomic.Bool
+
+	mu    sync.Mutex // guards table; only the loop goroutine writes it
+	table table
+
+	sent, sendErrors, received, accepted atomic.Uint64
+	dropped                              [NumDropReasons]atomic.Uint64
+}
+
+// New checks cfg and returns a Discovery ready to run. It opens nothing.
+func New(cfg Config) (*Discovery, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	cfg.Secret = append([]byte(nil), cfg.Secret...)
+	for cfg.Instance == 0 {
+		var b [8]byte
+		rand.Read(b[:]) // never fails (crypto/rand)
+		cfg.Instance = binary.LittleEndian.Uint64(b[:])
+	}
+	return &Discovery{cfg: cfg, table: newTable(cfg)}, nil
+}
+
+// Instance returns this run's instance id, the one in our beacons.
+func (d *Discovery) Instance() uint64 { return d.cfg.Instance }
+
+// Run opens the multicast socket on Config.Interface through net/sock,
+// serves on it until ctx is done, closes it and returns. It returns nil when
+// ctx ends it, and an error if the socket cannot be opened or fails.
+func (d *Discovery) Run(ctx context.Context) error {
+	if d.cfg.Interface == "" {
+		return fmt.Errorf("%w: Run needs an Interface", ErrConfig)
+	}
+	if d.started.Load() {
+		return ErrStarted
+	}
+	conn, err := sock.ListenMulticastUDP(ctx, sock.MulticastOptions{Interface: d.cfg.Interface, Group: d.cfg.Group})
+	if err != nil {
+		return fmt.Errorf("discover: %w", err)
+	}
+	defer conn.Close()
+	return d.Serve(ctx, conn)
+}
+
+// Serve runs discovery over conn until ctx is done: it sends a query at once,
+// a beacon every MinInterval–MaxInterval, and answers; it reads, filters and
+// records every beacon, and reports the changes to Config.OnEvent. It blocks,
+// and returns after every goroutine it started has ended: nil when ctx ends
+// it, or the error that made reading conn fail. conn stays the caller's: Serve
+// neither closes it nor uses it after returning, but leaves its read deadline
+// in the past.
+func (d *Discovery) Serve(ctx context.Context, conn PacketConn) error {
+	if d.started.Swap(true) {
+		return ErrStarted
+	}
+	if err := conn.SetReadDeadline(time.Time{}); err != nil {
+		return fmt.Errorf("discover: %w", err)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	arrivals := make(chan arrival)
+	var readErr error
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		readErr = d.read(ctx, conn, arrivals)
+		cancel()
+	})
+	d.loop(ctx, conn, arrivals)
+	// A deadline in the past fails the reader's pending read at once.
+	conn.SetReadDeadline(time.Unix(1, 0))
+	wg.Wait()
+	return readErr
+}
+
+// arrival is a beacon that passed admission, on its way to the loop.
+type arrival struct {
+	beacon wire.Beacon
+	peer   netip.AddrPort
+}
+
+// read is the reader goroutine: it reads datagrams, admits them and hands
+// the beacons to the loop. It returns nil once ctx is done.
+func (d *Discovery) read(ctx context.Context, conn PacketConn, out chan<- arrival) error {
+	adm := newAdmission(d.cfg)
+	// One byte more than the largest beacon, so a longer datagram (which
+	// the socket truncates silently) still fails to decode.
+	buf := make([]byte, wire.MaxBeaconSize+1)
+	for {
+		n, src, err := conn.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("discover: read: %w", err)
+		}
+		d.received.Add(1)
+		b, peer, reason, ok := adm.admit(buf[:n], src, time.Now())
+		if !ok {
+			d.dropped[reason].Add(1)
+			d.cfg.Logger.Debug("discover: beacon dropped", "from", src, "reason", reason)
+			continue
+		}
+		select {
+		case out <- arrival{b, peer}:
+		case <-ctx.Done():
+			return nil
+		}
+	}
+}
+
+// loop is Serve's own goroutine: it owns the schedule and writes the table.
+func (d *Discovery) loop(ctx context.Context, conn PacketConn, arrivals <-chan arrival) {
+	var buf []byte
+	send := func(query bool) {
+		b := wire.Beacon{
+			Query:       query,
+			Magic:       d.cfg.Magic,
+			Genesis:     d.cfg.Genesis,
+			Instance:    d.cfg.Instance,
+			Port:        d.cfg.Port,
+			Services:    d.cfg.Services,
+			StartHeight: d.cfg.BestHeight(),
+		}
+		buf = wire.AppendBeacon(buf[:0], &b, d.cfg.Secret)
+		if _, err := conn.WriteToUDPAddrPort(buf, d.cfg.Group); err != nil {
+			d.sendErrors.Add(1)
+			d.cfg.Logger.Warn("discover: send failed", "group", d.cfg.Group, "err", err)
+			return
+		}
+		d.sent.Add(1)
+	}
+
+	now := time.Now()
+	send(true) // the query: everyone answers, so we need not wait an interval
+	lastAnswer := now
+	nextBeacon := now.Add(d.interval())
+	var answerAt time.Time // zero when no answer is pending
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	var events []Event
+	for {
+		wake := nextBeacon
+		if !answerAt.IsZero() && answerAt.Before(wake) {
+			wake = answerAt
+		}
+		d.mu.Lock()
+		expiry, ok := d.table.nextExpiry()
+		d.mu.Unlock()
+		if ok && expiry.Before(wake) {
+			wake = expiry
+		}
+		timer.Reset(time.Until(wake))
+
+		events = events[:0]
+		select {
+		case <-ctx.Done():
+			return
+		case a := <-arrivals:
+			var answer, full bool
+			d.mu.Lock()
+			events, answer, full = d.table.observe(events, a.beacon, a.peer, time.Now())
+			d.mu.Unlock()
+			if full {
+				d.dropped[DropFull].Add(1)
+				d.cfg.Logger.Debug("discover: beacon dropped", "peer", a.peer, "reason", DropFull)
+			} else {
+				d.accepted.Add(1)
+			}
+			if answer && answerAt.IsZero() {
+				answerAt = lastAnswer.Add(d.cfg.AnswerGap)
+			}
+		case <-timer.C:
+		}
+
+		now = time.Now()
+		answerDue := !answerAt.IsZero() && !now.Before(answerAt)
+		beaconDue := !now.Before(nextBeacon)
+		if answerDue || beaconDue {
+			send(false) // one beacon serves both
+		}
+		if answerDue {
+			lastAnswer, answerAt = now, time.Time{}
+		}
+		if beaconDue {
+			nextBeacon = now.Add(d.interval())
+		}
+		d.mu.Lock()
+		events = d.table.expire(events, now)
+		d.mu.Unlock()
+		for _, e := range events {
+			d.report(e)
+		}
+	}
+}
+
+// interval returns a random time in [MinInterval, MaxInterval].
+func (d *Discovery) interval() time.Duration {
+	return d.cfg.MinInterval + mrand.N(d.cfg.MaxInterval-d.cfg.MinInterval+1)
+}
+
+// report logs e and gives it to the node.
+func (d *Discovery) report(e Event) {
+	level := slog.LevelInfo
+	if e.Kind == PeerUpdated {
+		level = slog.LevelDebug
+	}
+	d.cfg.Logger.Log(context.Background(), level, "discover: peer "+e.Kind.String(),
+		"addr", e.Peer.Addr, "instance", fmt.Sprintf("%016x", e.Peer.Instance), "height", e.Peer.Height)
+	d.cfg.OnEvent(e)
+}
+
+// Stats returns the counters and the number of peers now.
+func (d *Discovery) Stats() Stats {
+	s := Stats{
+		Sent:       d.sent.Load(),
+		SendErrors: d.sendErrors.Load(),
+		Received:   d.received.Load(),
+		Accepted:   d.accepted.Load(),
+	}
+	for i := range s.Dropped {
+		s.Dropped[i] = d.dropped[i].Load()
+	}
+	d.mu.Lock()
+	s.Peers = len(d.table.peers)
+	d.mu.Unlock()
+	return s
+}
+
+// Peers returns the peers known now, by address.
+func (d *Discovery) Peers() []Peer {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.table.snapshot()
+}
