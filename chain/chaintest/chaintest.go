@@ -142,6 +142,13 @@ func OnDisk(tb testing.TB, p *chain.Params, opts ...func(*chain.Options)) *Harne
 	return newHarness(tb, p, vfs.Default, tb.TempDir(), opts...)
 }
 
+// OnFS opens a fresh chain for p in dir on the given file system (a crashable
+// one, for crash tests).
+func OnFS(tb testing.TB, p *chain.Params, fs vfs.FS, dir string, opts ...func(*chain.Options)) *Harness {
+	tb.Helper()
+	return newHarness(tb, p, fs, dir, opts...)
+}
+
 func newHarness(tb testing.TB, p *chain.Params, fs vfs.FS, dir string, opts ...func(*chain.Options)) *Harness {
 	h := &Harness{T: tb, Params: p, Dir: dir, FS: fs, Key: Key(tb, 1)}
 	h.Script = P2PKH(h.Key)

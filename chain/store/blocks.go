@@ -63,12 +63,9 @@ func (bf *blockFiles) startFile(n uint32) error {
 		return err
 	}
 	// The new file's directory entry must survive a crash too.
-	if d, err := bf.fs.OpenDir(bf.dir); err == nil {
-		err = errors.Join(d.Sync(), d.Close())
-		if err != nil {
-			f.Close()
-			return err
-		}
+	if err := syncDir(bf.fs, bf.dir); err != nil {
+		f.Close()
+		return err
 	}
 	if bf.cur != nil {
 		bf.cur.Close()

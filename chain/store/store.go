@@ -95,7 +95,23 @@ func Open(dir string, magic wire.Magic, opts Options) (*DB, error) {
 		pdb.Close()
 		return nil, fmt.Errorf("store: open %s: %w", dir, err)
 	}
+	// A directory created above is only durable once its parent is synced;
+	// without this a crash can lose the whole data directory, however well
+	// the files inside it were synced.
+	if err := errors.Join(syncDir(fs, fs.PathDir(dir)), syncDir(fs, dir)); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("store: open %s: %w", dir, err)
+	}
 	return db, nil
+}
+
+// syncDir makes a directory's entries durable.
+func syncDir(fs vfs.FS, dir string) error {
+	d, err := fs.OpenDir(dir)
+	if err != nil {
+		return err
+	}
+	return errors.Join(d.Sync(), d.Close())
 }
 
 // checkMeta records the network and schema on first open and refuses a
