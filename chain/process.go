@@ -622,3 +622,8 @@ func (c *Chain) commit() error {
 	c.deliver(events)
 	return nil
 }
+
+// sortByHeight orders nodes so that parents come before children.
+func sortByHeight(nodes []*Node) {
+	slices.SortFunc(nodes, func(a, b *Node) int { return int(a.Height - b.Height) })
+}

@@ -290,6 +290,25 @@ func (db *DB) AppendBlocks(raws [][]byte) ([]BlockPos, error) {
 // front of it.
 func (db *DB) ReadBlock(pos BlockPos) ([]byte, error) { return db.blocks.read(pos) }
 
+// ResetChainState deletes the UTXO set, the undo records and the height index
+// and sets the tip to genesis, atomically and durably: the first step of
+// rebuilding the chain state from the stored blocks.
+func (db *DB) ResetChainState(genesis Tip) error {
+	b := db.db.NewBatch()
+	for _, prefix := range []byte{keyCoin, keyUndo, keyHeight} {
+		if err := b.DeleteRange([]byte{prefix}, []byte{prefix + 1}, nil); err != nil {
+			return fmt.Errorf("store: reset: %w", err)
+		}
+	}
+	b.Set(heightKey(0), genesis.Hash[:], nil)
+	v := binary.BigEndian.AppendUint32(append([]byte(nil), genesis.Hash[:]...), uint32(genesis.Height))
+	b.Set([]byte{keyTip}, v, nil)
+	if err := b.Commit(pebble.Sync); err != nil {
+		return fmt.Errorf("store: reset: %w", err)
+	}
+	return nil
+}
+
 // Batch is a set of chain-state changes committed atomically and durably.
 type Batch struct {
 	b   *pebble.Batch

@@ -30,6 +30,7 @@ type command struct {
 
 // commands lists the subcommands in the order `renga help` shows them.
 var commands = []command{
+	{"import", "import and validate blocks from bitcoind/btcd block files", runImport},
 	{"version", "print the version of renga and of the protocol", runVersion},
 	{"decode", "print the messages of a pcap or pcapng capture, one line each", runDecode},
 	{"capture", "capture and decode live traffic on an interface (root); print the Wireshark plugin", runCapture},

@@ -136,7 +136,7 @@ func TestIsStrictDER(t *testing.T) {
 	lenR := int(good[3])
 	tests := map[string][]byte{
 		"too short":          good[:8],
-		"too long":           append(bytes.Repeat([]byte{0}, 74)),
+		"too long":           bytes.Repeat([]byte{0}, 74),
 		"wrong tag":          with(good, 0, 0x31),
 		"total length off":   with(good, 1, good[1]+1),
 		"R tag":              with(good, 2, 0x03),
