@@ -222,6 +222,12 @@ func (c *Chain) Block(n *Node) (*wire.Block, error) {
 	if b.Hash() != n.Hash {
 		return nil, fmt.Errorf("chain: block %s at %+v: %w: stored block hashes to %s", n.Hash, pos, store.ErrCorrupt, b.Hash())
 	}
+	// The header hash does not cover the transactions: check that they are
+	// the ones the header commits to, so that a damaged body is reported as
+	// corrupt rather than found "invalid".
+	if root, _ := b.MerkleRoot(); root != b.Header.MerkleRoot {
+		return nil, fmt.Errorf("chain: block %s at %+v: %w: transactions do not match the merkle root", n.Hash, pos, store.ErrCorrupt)
+	}
 	return b, nil
 }
 

@@ -132,3 +132,7 @@ func commonAncestor(a, b *Node) *Node {
 	}
 	return a
 }
+
+// NewTestNode links a header into a free-standing index (no Chain): for tests
+// of the difficulty rules.
+func NewTestNode(h *wire.Header, parent *Node) *Node { return newNode(h, h.Hash(), parent) }

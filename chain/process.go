@@ -411,6 +411,30 @@ func (c *Chain) acceptBlock(b *wire.Block, raw []byte) (*Node, error) {
 	return n, nil
 }
 
+// forgetData drops n's body (damaged on disk) and relinks the index, so that n
+// and its descendants wait until the body is stored again.
+func (c *Chain) forgetData(n *Node) {
+	n.Status &^= StatusHaveData
+	n.Pos = store.BlockPos{}
+	c.pending.dirty[n] = struct{}{}
+	delete(c.pending.bodies, n)
+	clear(c.candidates)
+	clear(c.waiting)
+	clear(c.linked)
+	nodes := make([]*Node, 0, len(c.index))
+	for _, m := range c.index {
+		nodes = append(nodes, m)
+	}
+	sortByHeight(nodes)
+	for _, m := range nodes {
+		if m.Parent == nil {
+			c.linked[m] = true
+			continue
+		}
+		c.link(m)
+	}
+}
+
 // markInvalid flags n invalid and every descendant as having an invalid parent.
 func (c *Chain) markInvalid(n *Node, reason error) {
 	c.log.Info("invalid block", "hash", n.Hash, "height", n.Height, "err", reason)
@@ -476,6 +500,13 @@ func (c *Chain) activate(batchLimit int) error {
 				c.markInvalid(path[i], err)
 				c.mu.Unlock()
 				break // choose again: maybe the old chain, maybe another
+			}
+			if errors.Is(err, store.ErrCorrupt) {
+				c.log.Warn("stored block is corrupt; forgetting it so it is fetched again", "hash", path[i].Hash, "err", err)
+				c.mu.Lock()
+				c.forgetData(path[i])
+				c.mu.Unlock()
+				break
 			}
 			if err != nil {
 				return err

@@ -5,6 +5,7 @@ package chaintest
 
 import (
 	"encoding/binary"
+	"fmt"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 
 	"github.com/renga-p2p/renga/chain"
+	"github.com/renga-p2p/renga/chain/store"
 	"github.com/renga-p2p/renga/crypto/address"
 	"github.com/renga-p2p/renga/crypto/secp"
 	"github.com/renga-p2p/renga/crypto/sha256d"
@@ -215,4 +217,36 @@ func UTXODigest(tb testing.TB, c *chain.Chain) (sha256d.Hash, int, int64) {
 		tb.Fatal(err)
 	}
 	return st.Digest, st.Coins, st.Total
+}
+
+// FakeChain returns the tip of an index-only chain of n blocks after a fake
+// genesis, all with bits, spaced evenly over took seconds, for difficulty tests.
+func FakeChain(p *chain.Params, n int, bits uint32, took int64) *chain.Node {
+	h := wire.Header{Version: 1, Time: 1_300_000_000, Bits: bits}
+	node := chain.NewTestNode(&h, nil)
+	for i := 1; i <= n; i++ {
+		h = wire.Header{Version: 1, PrevBlock: node.Hash, Time: uint32(1_300_000_000 + took*int64(i)/int64(n)), Bits: bits}
+		node = chain.NewTestNode(&h, node)
+	}
+	return node
+}
+
+// CorruptBlockFile flips a byte in the middle of the block stored at pos.
+func CorruptBlockFile(tb testing.TB, h *Harness, pos store.BlockPos) {
+	tb.Helper()
+	name := h.FS.PathJoin(h.Dir, "blocks", fmt.Sprintf("blk%05d.dat", pos.File))
+	f, err := h.FS.OpenReadWrite(name, vfs.WriteCategoryUnspecified)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer f.Close()
+	b := make([]byte, 1)
+	off := int64(pos.Offset + pos.Size/2)
+	if _, err := f.ReadAt(b, off); err != nil {
+		tb.Fatal(err)
+	}
+	b[0] ^= 0xff
+	if _, err := f.WriteAt(b, off); err != nil {
+		tb.Fatal(err)
+	}
 }
