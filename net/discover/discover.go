@@ -81,8 +81,11 @@ func (d *Discovery) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("discover: %w", err)
 	}
-	defer conn.Close()
-	return d.Serve(ctx, conn)
+	err = d.Serve(ctx, conn)
+	if cerr := conn.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("discover: close: %w", cerr)
+	}
+	return err
 }
 
 // Serve runs discovery over conn until ctx is done: it sends a query at once,
@@ -109,8 +112,9 @@ func (d *Discovery) Serve(ctx context.Context, conn PacketConn) error {
 		cancel()
 	})
 	d.loop(ctx, conn, arrivals)
-	// A deadline in the past fails the reader's pending read at once.
-	conn.SetReadDeadline(time.Unix(1, 0))
+	// A deadline in the past fails the reader's pending read at once. It
+	// can fail only on a closed socket, whose reads fail by themselves.
+	_ = conn.SetReadDeadline(time.Unix(1, 0))
 	wg.Wait()
 	return readErr
 }

@@ -130,7 +130,9 @@ type heard struct {
 func (r *remote) next(t *testing.T) heard {
 	t.Helper()
 	buf := make([]byte, 256)
-	r.conn.SetReadDeadline(time.Now().Add(24 * time.Hour))
+	if err := r.conn.SetReadDeadline(time.Now().Add(24 * time.Hour)); err != nil {
+		t.Fatal(err)
+	}
 	for {
 		n, from, err := r.conn.ReadFromUDPAddrPort(buf)
 		if err != nil {
@@ -532,7 +534,9 @@ func TestThreeNodes(t *testing.T) {
 			}
 		}
 		// Node 0 stops; its last beacon is the last it sent.
-		nodes[0].stop()
+		if err := nodes[0].stop(); err != nil {
+			t.Fatal(err)
+		}
 		stopped := time.Now()
 		for i, n := range nodes[1:] {
 			e := n.event(t)

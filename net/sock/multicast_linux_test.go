@@ -41,7 +41,9 @@ func listen(t *testing.T, o sock.MulticastOptions) *net.UDPConn {
 // read returns the next datagram on c.
 func read(t *testing.T, c *net.UDPConn) (string, netip.AddrPort) {
 	t.Helper()
-	c.SetReadDeadline(time.Now().Add(readTimeout))
+	if err := c.SetReadDeadline(time.Now().Add(readTimeout)); err != nil {
+		t.Fatal(err)
+	}
 	buf := make([]byte, 64)
 	n, from, err := c.ReadFromUDPAddrPort(buf)
 	if err != nil {
@@ -57,7 +59,7 @@ func joined(t *testing.T, ifname string, g netip.Addr) bool {
 	if err != nil {
 		t.Skipf("cannot read /proc/net/igmp: %v", err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // read-only
 	// Lines: "1\tlo        :     2      V3" starts a device; group lines
 	// follow, indented, the address in host-order hex ("4752FFEF" for
 	// 239.255.82.71 on little-endian machines).
@@ -115,10 +117,13 @@ func TestMulticastLoopback(t *testing.T) {
 		t.Errorf("SO_RCVBUF = %d, want %d", got, 2*(32<<10))
 	}
 	// getsockopt(IP_MULTICAST_IF) returns the address part only (ip(7)).
-	rc, _ := a.SyscallConn()
+	rc, err := a.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
 	var mcif [4]byte
 	var gerr error
-	rc.Control(func(fd uintptr) {
+	_ = rc.Control(func(fd uintptr) { // fails only on a closed socket, and then so does gerr
 		mcif, gerr = unix.GetsockoptInet4Addr(int(fd), unix.IPPROTO_IP, unix.IP_MULTICAST_IF)
 	})
 	if gerr != nil || netip.AddrFrom4(mcif) != loopback {
@@ -162,7 +167,7 @@ func TestMulticastInterfaceExplicit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer plain.Close()
+	t.Cleanup(func() { _ = plain.Close() })
 	if _, err := plain.WriteToUDPAddrPort([]byte("x"), group); !errors.Is(err, syscall.ENETUNREACH) {
 		t.Fatalf("without a route or IP_MULTICAST_IF, send = %v, want ENETUNREACH", err)
 	}

@@ -74,7 +74,7 @@ func TestTCPOptions(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer ln.Close()
+			t.Cleanup(func() { _ = ln.Close() })
 			accepted := make(chan *net.TCPConn, 1)
 			go func() {
 				c, err := ln.AcceptTCP()
@@ -87,12 +87,12 @@ func TestTCPOptions(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer dialed.Close()
+			t.Cleanup(func() { _ = dialed.Close() })
 			acc := <-accepted
 			if acc == nil {
 				return
 			}
-			defer acc.Close()
+			t.Cleanup(func() { _ = acc.Close() })
 
 			if got := getInt(t, ln, unix.SOL_SOCKET, unix.SO_REUSEADDR); got != 1 {
 				t.Errorf("listener SO_REUSEADDR = %d, want 1", got)
@@ -128,7 +128,9 @@ func TestTCPOptions(t *testing.T) {
 				t.Fatal(err)
 			}
 			buf := make([]byte, 6)
-			acc.SetReadDeadline(time.Now().Add(10 * time.Second))
+			if err := acc.SetReadDeadline(time.Now().Add(10 * time.Second)); err != nil {
+				t.Fatal(err)
+			}
 			if _, err := acc.Read(buf); err != nil || string(buf) != "verack" {
 				t.Fatalf("read %q, %v", buf, err)
 			}
@@ -188,7 +190,9 @@ func TestDialError(t *testing.T) {
 		t.Fatal(err)
 	}
 	addr := ln.Addr().String()
-	ln.Close() // nothing listens there now
+	if err := ln.Close(); err != nil { // nothing listens there now
+		t.Fatal(err)
+	}
 	_, err = sock.DialTCP(t.Context(), "tcp4", addr, sock.TCPOptions{})
 	if !errors.Is(err, syscall.ECONNREFUSED) {
 		t.Fatalf("dial a closed port: %v, want ECONNREFUSED", err)

@@ -1,7 +1,7 @@
 package nstest_test
 
 import (
-	"bufio"
+	"fmt"
 	"net"
 	"os"
 	"strings"
@@ -53,9 +53,9 @@ func TestHelperNamespace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := bufio.NewWriter(os.Stdout)
-	w.WriteString("netns " + ns + "\n")
-	w.Flush()
+	if _, err := fmt.Printf("netns %s\n", ns); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // TestOutside: the helpers that change interfaces refuse to run in the
@@ -66,7 +66,7 @@ func TestOutside(t *testing.T) {
 	}
 	ft := &fatalRecorder{TB: t}
 	func() {
-		defer func() { recover() }()
+		defer func() { _ = recover() }() // fatalRecorder's panic
 		nstest.IP(ft, "link", "set", "lo", "up")
 	}()
 	if !ft.failed {

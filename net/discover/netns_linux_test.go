@@ -199,7 +199,7 @@ func TestBridgedNamespaces(t *testing.T) {
 	}
 	t.Cleanup(func() {
 		for _, w := range stdins {
-			w.Close()
+			_ = w.Close() // a second close, for the nodes still running on failure
 		}
 	})
 
@@ -240,7 +240,9 @@ func TestBridgedNamespaces(t *testing.T) {
 	}
 
 	// Node 0 stops: the others expire it.
-	stdins[0].Close()
+	if err := stdins[0].Close(); err != nil {
+		t.Fatal(err)
+	}
 	select {
 	case err := <-waits[0]:
 		if err != nil {
@@ -261,7 +263,9 @@ func TestBridgedNamespaces(t *testing.T) {
 		}
 	}
 	for i, w := range stdins[1:] {
-		w.Close()
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
 		if err := <-waits[i+1]; err != nil {
 			t.Errorf("node %d: %v", i+1, err)
 		}
@@ -286,7 +290,7 @@ func TestHelperBridgedNode(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(t.Context())
 	go func() {
-		io.Copy(io.Discard, in) // until the test closes our stdin
+		_, _ = io.Copy(io.Discard, in) // until the test closes our stdin (or it fails)
 		cancel()
 	}()
 	out := make(chan string, 256)
@@ -300,14 +304,15 @@ func TestHelperBridgedNode(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	go func() { done <- d.Run(ctx); close(out) }()
-	w := bufio.NewWriter(os.Stdout)
 	for l := range out {
-		w.WriteString(l)
-		w.Flush()
+		if _, err := io.WriteString(os.Stdout, l); err != nil {
+			t.Error(err) // the test is gone; Run ends with its stdin
+		}
 	}
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	fmt.Fprintf(w, "STATS %+v\n", d.Stats())
-	w.Flush()
+	if _, err := fmt.Printf("STATS %+v\n", d.Stats()); err != nil {
+		t.Error(err)
+	}
 }
