@@ -173,6 +173,7 @@ func TestMulticastInterfaceExplicit(t *testing.T) {
 	}
 
 	// A veth pair with the multicast route: where the kernel would send.
+	nstest.RequireLinkType(t, "veth")
 	nstest.IP(t, "link", "add", "v0", "type", "veth", "peer", "name", "v1")
 	nstest.IP(t, "addr", "add", "10.231.0.1/24", "dev", "v0")
 	nstest.IP(t, "link", "set", "v0", "up")

@@ -178,3 +178,16 @@ func mustInside(t testing.TB, what string) {
 		t.Fatalf("nstest.%s called outside a private namespace", what)
 	}
 }
+
+// RequireLinkType skips the test when the kernel cannot make links of the
+// given type ("veth", "bridge"): a module the machine does not have. It
+// makes one, named nstest-probe, and deletes it again.
+func RequireLinkType(t testing.TB, kind string) {
+	t.Helper()
+	mustInside(t, "RequireLinkType")
+	out, err := exec.Command("ip", "link", "add", "nstest-probe", "type", kind).CombinedOutput()
+	if err != nil {
+		t.Skipf("the kernel cannot make %s links: ip: %v: %s", kind, err, bytes.TrimSpace(out))
+	}
+	IP(t, "link", "del", "nstest-probe")
+}
