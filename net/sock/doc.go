@@ -41,7 +41,8 @@
 //
 // # Live capture
 //
-// packet_linux.go holds the AF_PACKET sockets of net/capture.
+// [ListenPacket] opens the AF_PACKET socket of `renga capture` (Linux only,
+// CAP_NET_RAW), a [PacketConn] with a BPF filter attached before it is bound.
 //
 // # Ownership and concurrency
 //
@@ -55,6 +56,6 @@
 // [ErrNoInterface]. Everything else comes from the kernel: it wraps an
 // *os.SyscallError whose errno callers match with errors.Is (for example
 // syscall.EADDRINUSE), with the option or call that failed in the message.
-// On systems other than Linux every function returns an error wrapping
-// errors.ErrUnsupported.
+// On systems other than Linux the TCP and multicast functions return an
+// error wrapping errors.ErrUnsupported, and ListenPacket does not exist.
 package sock
