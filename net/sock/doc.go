@@ -39,6 +39,9 @@
 // loopback addresses have host scope, and the kernel's choice of a link-scope
 // source would otherwise be 0.0.0.0, which tells a receiver nothing.
 //
+// [DefaultInterface] names the interface of the IPv4 default route, for a
+// node whose user names none; tests never use it.
+//
 // # Live capture
 //
 // [ListenPacket] opens the AF_PACKET socket of `renga capture` (Linux only,

@@ -27,3 +27,7 @@ func Dialer(network string, o TCPOptions) (*net.Dialer, error) {
 func ListenMulticastUDP(ctx context.Context, o MulticastOptions) (*net.UDPConn, error) {
 	return nil, fmt.Errorf("sock: multicast: %w", errors.ErrUnsupported)
 }
+
+func DefaultInterface() (string, error) {
+	return "", fmt.Errorf("sock: default interface: %w", errors.ErrUnsupported)
+}
