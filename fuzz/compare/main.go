@@ -3,6 +3,10 @@
 //
 //	<case> renga=<ns/op> btcd=<ns/op> speedup=<x> renga_allocs=<n> btcd_allocs=<n>
 //
+// and then imports mainnet blocks 0–14131 with both (see compareImport):
+//
+//	import_0_14131 renga=<ns> btcd=<ns> speedup=<x> renga_rss_mb=<MB> btcd_rss_mb=<MB>
+//
 // Each side runs -count times, alternating, and the medians are printed, since
 // the machines it runs on are shared and noisy. Run it with `make compare`.
 package main
@@ -36,6 +40,7 @@ func main() {
 	count := flag.Int("count", 5, "runs of each side; the median is printed")
 	benchtime := flag.Duration("benchtime", 300*time.Millisecond, "target duration of each run")
 	only := flag.String("run", "", "only cases whose name contains this")
+	imports := flag.Bool("import", true, "also compare importing mainnet blocks 0-14131 (processes; ~1 minute)")
 	flag.Parse()
 	testing.Init()
 	if err := flag.Set("test.benchtime", benchtime.String()); err != nil {
@@ -64,6 +69,12 @@ func main() {
 		rm, bm := median(rNs), median(bNs)
 		fmt.Printf("%-26s renga=%.0f btcd=%.0f speedup=%.2f renga_allocs=%.0f btcd_allocs=%.0f\n",
 			c.name, rm, bm, bm/rm, median(rAllocs), median(bAllocs))
+	}
+	if *imports && strings.Contains("import_0_14131", *only) {
+		if err := compareImport(*count); err != nil {
+			fmt.Fprintln(os.Stderr, "compare:", err)
+			os.Exit(1)
+		}
 	}
 }
 

@@ -26,11 +26,25 @@ const (
 // File returns the path of a file inside a module of the build list.
 func File(tb testing.TB, module string, rel ...string) string {
 	tb.Helper()
-	dir, err := ModuleDir(module)
+	path, err := Path(module, rel...)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return filepath.Join(append([]string{dir}, rel...)...)
+	return path
+}
+
+// Path is File for programs.
+func Path(module string, rel ...string) (string, error) {
+	dir, err := ModuleDir(module)
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(append([]string{dir}, rel...)...), nil
+}
+
+// MainnetBlocksFile is the path of btcd's file of mainnet blocks 0–14131.
+func MainnetBlocksFile() (string, error) {
+	return Path(BtcdModule, "blockchain", "testdata", "blk_0_to_14131.dat")
 }
 
 // The two real mainnet blocks in btcd's wire/testdata, named by their hashes.

@@ -1,0 +1,121 @@
+package main
+
+import (
+	"encoding/binary"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/renga-p2p/renga/fuzz/realdata"
+)
+
+// importResult is one process's wall time and peak resident memory.
+type importResult struct {
+	wall time.Duration
+	rss  int64 // bytes
+}
+
+// runProcess runs a command to completion and measures it.
+func runProcess(name string, args ...string) (importResult, error) {
+	cmd := exec.Command(name, args...)
+	start := time.Now()
+	out, err := cmd.CombinedOutput()
+	wall := time.Since(start)
+	if err != nil {
+		return importResult{}, fmt.Errorf("%s: %v\n%s", filepath.Base(name), err, out)
+	}
+	ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
+	return importResult{wall: wall, rss: ru.Maxrss * 1024}, nil // Maxrss is in KiB on Linux
+}
+
+// compareImport imports mainnet blocks 0–14131 into fresh directories with
+// `renga import` and with btcd, each a fresh process, alternating, and prints
+// the medians. btcd runs twice over: with full validation through btcd's own
+// blockchain package (cmd/btcdimport: BFNone, no checkpoints, every signature
+// checked afterwards) — the fair comparison — and as its stock addblock tool,
+// which skips scripts (BFFastAdd), for reference.
+func compareImport(count int) error {
+	file, err := realdata.MainnetBlocksFile()
+	if err != nil {
+		return err
+	}
+	tmp, err := os.MkdirTemp("", "renga-compare-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	// btcd's addblock stops at the zero padding of the pre-allocated file
+	// ("network mismatch"): every importer gets the same copy without it.
+	file, err = trimmedCopy(file, filepath.Join(tmp, "blk_0_to_14131.dat"))
+	if err != nil {
+		return err
+	}
+	bin := func(name string) string { return filepath.Join(tmp, name) }
+	builds := []*exec.Cmd{
+		exec.Command("go", "build", "-o", bin("renga"), "github.com/renga-p2p/renga/cmd/renga"),
+		exec.Command("go", "build", "-o", bin("btcdimport"), "./cmd/btcdimport"),
+		exec.Command("go", "install", "github.com/btcsuite/btcd/cmd/addblock@v0.26.2"),
+	}
+	builds[2].Env = append(os.Environ(), "GOBIN="+tmp)
+	for _, b := range builds {
+		if out, err := b.CombinedOutput(); err != nil {
+			return fmt.Errorf("%v: %v\n%s", b.Args, err, out)
+		}
+	}
+	// btcdimport proves once that btcd checked every signature.
+	if out, err := exec.Command(bin("btcdimport"), "-datadir", filepath.Join(tmp, "verify"), "-in", file, "-verify").CombinedOutput(); err != nil {
+		return fmt.Errorf("btcdimport -verify: %v\n%s", err, out)
+	} else {
+		fmt.Fprintf(os.Stderr, "btcdimport -verify: %s", out)
+	}
+
+	var renga, btcd, addblock []importResult
+	for i := range count {
+		dir := func(who string) string { return filepath.Join(tmp, fmt.Sprintf("%s-%d", who, i)) }
+		r, err := runProcess(bin("renga"), "import", "--quiet", "--network", "mainnet", "--datadir", dir("renga"), file)
+		if err != nil {
+			return err
+		}
+		b, err := runProcess(bin("btcdimport"), "-datadir", dir("btcd"), "-in", file)
+		if err != nil {
+			return err
+		}
+		a, err := runProcess(bin("addblock"), "-b", dir("addblock"), "-i", file, "-p", "0")
+		if err != nil {
+			return err
+		}
+		renga, btcd, addblock = append(renga, r), append(btcd, b), append(addblock, a)
+	}
+	med := func(rs []importResult) (wall, rss float64) {
+		var w, m []float64
+		for _, r := range rs {
+			w, m = append(w, float64(r.wall.Nanoseconds())), append(m, float64(r.rss))
+		}
+		return median(w), median(m)
+	}
+	rw, rm := med(renga)
+	bw, bm := med(btcd)
+	aw, am := med(addblock)
+	fmt.Printf("%-26s renga=%.0f btcd=%.0f speedup=%.2f renga_rss_mb=%.1f btcd_rss_mb=%.1f\n",
+		"import_0_14131", rw, bw, bw/rw, rm/1e6, bm/1e6)
+	fmt.Printf("%-26s renga=%.0f btcd=%.0f speedup=%.2f renga_rss_mb=%.1f btcd_rss_mb=%.1f\n",
+		"import_0_14131_addblock", rw, aw, aw/rw, rm/1e6, am/1e6)
+	return nil
+}
+
+// trimmedCopy writes the records of a block file, without trailing zero
+// padding, to dst.
+func trimmedCopy(src, dst string) (string, error) {
+	raw, err := os.ReadFile(src)
+	if err != nil {
+		return "", err
+	}
+	end := 0
+	for end+8 <= len(raw) && binary.LittleEndian.Uint32(raw[end:]) != 0 {
+		end += 8 + int(binary.LittleEndian.Uint32(raw[end+4:]))
+	}
+	return dst, os.WriteFile(dst, raw[:end], 0o644)
+}
