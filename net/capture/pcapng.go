@@ -312,7 +312,9 @@ type PcapngWriter struct {
 	w      io.Writer
 	order  binary.AppendByteOrder
 	ifaces []Interface
-	buf    []byte
+	buf    []byte // the block body being built
+	out    []byte // the whole block
+	flags  [4]byte
 }
 
 // NewPcapngWriter writes the section header block to w.
@@ -377,7 +379,7 @@ func (pw *PcapngWriter) WritePacket(iface int, p Packet) error {
 		if p.Direction == DirOut {
 			flags = 2
 		}
-		b = pw.appendOption(b, optEpbFlags, o.AppendUint32(nil, flags))
+		b = pw.appendOption(b, optEpbFlags, o.AppendUint32(pw.flags[:0], flags))
 		hasOpts = true
 	}
 	if hasOpts {
@@ -396,11 +398,11 @@ func (pw *PcapngWriter) appendOption(b []byte, code uint16, v []byte) []byte {
 // writeBlock frames a body as a block and writes it with one Write call.
 func (pw *PcapngWriter) writeBlock(typ uint32, body []byte) error {
 	total := uint32(12 + len(body))
-	out := make([]byte, 0, total)
-	out = pw.order.AppendUint32(out, typ)
+	out := pw.order.AppendUint32(pw.out[:0], typ)
 	out = pw.order.AppendUint32(out, total)
 	out = append(out, body...)
 	out = pw.order.AppendUint32(out, total)
+	pw.out = out
 	_, err := pw.w.Write(out)
 	return err
 }

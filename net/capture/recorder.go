@@ -68,6 +68,7 @@ type Recorder struct {
 	closed bool
 	ipID   uint16
 	nconn  uint64
+	pkt    []byte // scratch for the packet being synthesized
 }
 
 // batch is an io.Writer that collects what the PcapngWriter writes.
@@ -207,8 +208,8 @@ func (r *Recorder) commandAllowed(cmd, inner string) bool {
 // segment writes one synthesized TCP segment. r.mu is held.
 func (r *Recorder) segment(t time.Time, dir Direction, src, dst netip.AddrPort, h tcpFields, payload []byte, comment string) {
 	r.ipID++
-	pkt := appendTCPPacket(nil, src, dst, r.ipID, h, payload)
-	r.write(Packet{Time: t, Data: pkt, Length: len(pkt), Direction: dir, Comment: comment})
+	r.pkt = appendTCPPacket(r.pkt[:0], src, dst, r.ipID, h, payload)
+	r.write(Packet{Time: t, Data: r.pkt, Length: len(r.pkt), Direction: dir, Comment: comment})
 }
 
 func (r *Recorder) write(p Packet) {
