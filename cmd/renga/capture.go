@@ -16,7 +16,7 @@ import (
 // for any loopback segment (64 KiB) with room to spare.
 const captureSnaplen = 262144
 
-func runCapture(ctx context.Context, args []string, io stdio) error {
+func runCapture(ctx context.Context, args []string, io stdio) (err error) {
 	fs := newFlags(io, "capture", "-i IFACE [-w FILE] [--port P]... [--json] [flags]",
 		"Capture live on an interface (an AF_PACKET socket: root, Linux) the TCP and UDP traffic of\n"+
 			"Renga's ports, decode the messages as they pass and print them as `renga decode` does;\n"+
@@ -68,28 +68,33 @@ func runCapture(ctx context.Context, args []string, io stdio) error {
 		}
 		return fmt.Errorf("capture: %w", err)
 	}
-	defer conn.Close()
+	// The interrupt closes the socket too; either close will do.
+	defer func() { _ = conn.Close() }()
 	if !conn.Ethernet() {
 		return fmt.Errorf("capture: %s does not frame packets as Ethernet; only Ethernet and loopback interfaces are supported", *iface)
 	}
 	var png *capture.PcapngWriter
 	if *file != "" {
-		f, err := os.Create(*file)
-		if err != nil {
-			return fmt.Errorf("capture: %w", err)
+		f, ferr := os.Create(*file)
+		if ferr != nil {
+			return fmt.Errorf("capture: %w", ferr)
 		}
-		defer f.Close()
-		if png, err = capture.NewPcapngWriter(f, capture.PcapngOptions{Application: "renga capture " + buildVersion()}); err != nil {
-			return fmt.Errorf("capture: %s: %w", *file, err)
+		defer func() { // a file written to must be closed without error
+			if cerr := f.Close(); err == nil && cerr != nil {
+				err = fmt.Errorf("capture: %w", cerr)
+			}
+		}()
+		if png, ferr = capture.NewPcapngWriter(f, capture.PcapngOptions{Application: "renga capture " + buildVersion()}); ferr != nil {
+			return fmt.Errorf("capture: %s: %w", *file, ferr)
 		}
-		if _, err := png.AddInterface(capture.Interface{LinkType: capture.LinkEthernet, Name: *iface, Snaplen: captureSnaplen}); err != nil {
-			return fmt.Errorf("capture: %s: %w", *file, err)
+		if _, ferr = png.AddInterface(capture.Interface{LinkType: capture.LinkEthernet, Name: *iface, Snaplen: captureSnaplen}); ferr != nil {
+			return fmt.Errorf("capture: %s: %w", *file, ferr)
 		}
 	}
 	// Closing the socket is how an interrupt stops the blocked read.
-	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
 	defer stop()
-	fmt.Fprintf(io.errs, "capturing on %s, ports %s; interrupt to stop\n", *iface, portList(cfg.Ports))
+	_, _ = fmt.Fprintf(io.errs, "capturing on %s, ports %s; interrupt to stop\n", *iface, portList(cfg.Ports)) // a diagnostic
 	return liveLoop(ctx, conn, png, *file, capture.NewDecoder(cfg), d.printer(io.out, filter), io)
 }
 
@@ -135,7 +140,7 @@ func liveLoop(ctx context.Context, conn *sock.PacketConn, png *capture.PcapngWri
 		return err
 	}
 	st := dec.Stats()
-	fmt.Fprintf(io.errs, "captured %d packets: %d messages, %d beacons, %d unknown, %d malformed, %d gaps\n",
+	_, _ = fmt.Fprintf(io.errs, "captured %d packets: %d messages, %d beacons, %d unknown, %d malformed, %d gaps\n",
 		st.Packets, st.Messages, st.Beacons, st.Unknown, st.Malformed, st.Gaps)
 	return nil
 }

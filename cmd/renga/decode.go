@@ -48,7 +48,7 @@ func decodeFile(ctx context.Context, name string, cfg capture.DecoderConfig, p *
 	if err != nil {
 		return fmt.Errorf("decode: %w", err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // read-only
 	rd, err := capture.NewReader(f)
 	if err != nil {
 		return fmt.Errorf("decode %s: %w", name, err)
@@ -77,7 +77,7 @@ func decodeFile(ctx context.Context, name string, cfg capture.DecoderConfig, p *
 		return err
 	}
 	st := dec.Stats()
-	fmt.Fprintf(errs, "%s (%s): %d packets, %d messages, %d beacons, %d unknown, %d malformed, %d gaps (%d bytes)\n",
+	_, _ = fmt.Fprintf(errs, "%s (%s): %d packets, %d messages, %d beacons, %d unknown, %d malformed, %d gaps (%d bytes)\n",
 		name, rd.Format(), st.Packets, st.Messages, st.Beacons, st.Unknown, st.Malformed, st.Gaps, st.GapBytes)
 	if readErr != nil {
 		return readErr

@@ -32,7 +32,7 @@ func TestPortFilterOnPacketSocket(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer pc.Close()
+	defer func() { _ = pc.Close() }()
 
 	// Traffic: a TCP exchange on the regtest port, one on another port, and
 	// UDP datagrams to the discovery port and to another port.
@@ -44,8 +44,12 @@ func TestPortFilterOnPacketSocket(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		u.Write(beacon)
-		u.Close()
+		if _, err := u.Write(beacon); err != nil {
+			t.Fatal(err)
+		}
+		if err := u.Close(); err != nil {
+			t.Fatal(err)
+		}
 	}
 	want = append(want, "beacon")
 
@@ -53,7 +57,9 @@ func TestPortFilterOnPacketSocket(t *testing.T) {
 	var got []string
 	var out, in int
 	buf := make([]byte, 262144)
-	pc.SetReadDeadline(time.Now().Add(30 * time.Second))
+	if err := pc.SetReadDeadline(time.Now().Add(30 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
 	for len(got) < len(want) {
 		info, err := pc.ReadPacket(buf)
 		if err != nil {
@@ -94,7 +100,7 @@ func exchange(t *testing.T, addr string, magic wire.Magic) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
+	defer func() { _ = ln.Close() }()
 	done := make(chan error, 1)
 	go func() {
 		c, err := ln.Accept()
@@ -102,7 +108,7 @@ func exchange(t *testing.T, addr string, magic wire.Magic) []string {
 			done <- err
 			return
 		}
-		defer c.Close()
+		defer func() { _ = c.Close() }()
 		r := wire.NewReader(c, magic)
 		for range 3 {
 			if _, err := r.ReadMessage(); err != nil {
@@ -116,8 +122,10 @@ func exchange(t *testing.T, addr string, magic wire.Magic) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(30 * time.Second))
+	defer func() { _ = c.Close() }()
+	if err := c.SetDeadline(time.Now().Add(30 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
 	for _, m := range []wire.Message{&wire.MsgVersion{ProtocolVersion: wire.ProtocolVersion, UserAgent: "/test/"}, testBlock(300), &wire.MsgPing{Nonce: 5}} {
 		if err := wire.WriteMessage(c, magic, m); err != nil {
 			t.Fatal(err)

@@ -102,7 +102,9 @@ func TestPcapRoundTrip(t *testing.T) {
 	t.Run("snaplen cuts", func(t *testing.T) {
 		var buf bytes.Buffer
 		w, _ := NewPcapWriter(&buf, PcapOptions{LinkType: LinkRaw, Snaplen: 100})
-		w.WritePacket(Packet{Time: baseTime, Data: make([]byte, 1000), Length: 1000})
+		if err := w.WritePacket(Packet{Time: baseTime, Data: make([]byte, 1000), Length: 1000}); err != nil {
+			t.Fatal(err)
+		}
 		got, _ := readAll(t, buf.Bytes())
 		if len(got) != 1 || len(got[0].Data) != 100 || got[0].Length != 1000 {
 			t.Fatalf("got %d bytes of %d", len(got[0].Data), got[0].Length)
@@ -265,15 +267,21 @@ func goodFiles(t testing.TB) map[string][]byte {
 	}{{&le, false}, {&be, true}} {
 		w, _ := NewPcapWriter(c.buf, PcapOptions{LinkType: LinkEthernet, Nanosecond: c.big, BigEndian: c.big})
 		for _, p := range testPackets()[:4] {
-			w.WritePacket(p)
+			if err := w.WritePacket(p); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
 	files["pcap le"], files["pcap be"] = le.Bytes(), be.Bytes()
 	var ng bytes.Buffer
 	w, _ := NewPcapngWriter(&ng, PcapngOptions{BigEndian: true})
-	w.AddInterface(Interface{LinkType: LinkEthernet})
+	if _, err := w.AddInterface(Interface{LinkType: LinkEthernet}); err != nil {
+		t.Fatal(err)
+	}
 	for _, p := range testPackets()[:4] {
-		w.WritePacket(0, p)
+		if err := w.WritePacket(0, p); err != nil {
+			t.Fatal(err)
+		}
 	}
 	files["pcapng be"] = ng.Bytes()
 	return files

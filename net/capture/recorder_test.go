@@ -113,7 +113,9 @@ func TestRecorderConcurrentConnections(t *testing.T) {
 			continue
 		}
 		var nonce uint64
-		fmt.Sscanf(rec.Summary, "nonce=%x", &nonce)
+		if _, err := fmt.Sscanf(rec.Summary, "nonce=%x", &nonce); err != nil {
+			t.Fatalf("ping summary %q: %v", rec.Summary, err)
+		}
 		if want := uint64(rec.Src.Port()-40000)*1000 + next[rec.Src]; nonce != want {
 			t.Fatalf("%s: ping %d, want %d", rec.Src, nonce, want)
 		}
@@ -135,7 +137,9 @@ func TestRecorderNilAndClosed(t *testing.T) {
 	var file bytes.Buffer
 	r, _ = NewRecorder(&file, RecorderConfig{})
 	c = r.Conn(baseTime, nodeAddr, peerAddr, false)
-	r.Close()
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
 	n := file.Len()
 	c.Sent(baseTime, mustFrame(t, regtest, &wire.MsgVerack{}))
 	r.Datagram(baseTime, DirOut, beaconSrc, group, []byte("x"))

@@ -172,9 +172,13 @@ func TestTsharkReadsEveryWriter(t *testing.T) {
 		{"pcapng big-endian", func(ps []Packet) []byte {
 			var b strings.Builder
 			w, _ := NewPcapngWriter(&b, PcapngOptions{BigEndian: true})
-			w.AddInterface(Interface{LinkType: LinkRaw})
+			if _, err := w.AddInterface(Interface{LinkType: LinkRaw}); err != nil {
+				t.Fatal(err)
+			}
 			for _, p := range ps {
-				w.WritePacket(0, p)
+				if err := w.WritePacket(0, p); err != nil {
+					t.Fatal(err)
+				}
 			}
 			return []byte(b.String())
 		}},

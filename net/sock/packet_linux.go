@@ -94,7 +94,7 @@ func ListenPacket(o PacketOptions) (*PacketConn, error) {
 	}
 	ifc, err := net.InterfaceByName(o.Interface)
 	if err != nil {
-		return nil, fmt.Errorf("sock: packet: %w: %s: %v", ErrNoInterface, o.Interface, err)
+		return nil, fmt.Errorf("%w: %s (%v)", ErrNoInterface, o.Interface, err)
 	}
 	// Protocol 0: the socket receives nothing until bind names ETH_P_ALL,
 	// by which time the filter is in place.
@@ -104,7 +104,7 @@ func ListenPacket(o PacketOptions) (*PacketConn, error) {
 	}
 	c, err := setUpPacket(fd, ifc, o)
 	if err != nil {
-		unix.Close(fd)
+		_ = unix.Close(fd) // the set-up error is the one to report
 		return nil, err
 	}
 	return c, nil

@@ -34,7 +34,7 @@ func send(t *testing.T, port int, payload string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	defer func() { _ = c.Close() }()
 	if _, err := c.Write([]byte(payload)); err != nil {
 		t.Fatal(err)
 	}
@@ -50,7 +50,7 @@ func TestPacketConnOnLoopback(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	defer func() { _ = c.Close() }()
 	if !c.Loopback() || !c.Ethernet() {
 		t.Fatalf("lo: loopback %v, ethernet %v; want both", c.Loopback(), c.Ethernet())
 	}
@@ -157,7 +157,7 @@ func TestListenPacketRefusesBadOptions(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			c, err := ListenPacket(tc.o)
 			if err == nil {
-				c.Close()
+				_ = c.Close()
 			}
 			if !errors.Is(err, tc.want) {
 				t.Fatalf("error %v, want %v", err, tc.want)
