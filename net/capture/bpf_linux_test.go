@@ -13,7 +13,8 @@ import (
 
 // TestPortFilterOnPacketSocket attaches PortFilter to a real AF_PACKET socket
 // on the loopback interface of a private network namespace, makes traffic
-// on Renga's ports and on others, and checks that only the former arrives,
+// (IPv4 and IPv6) on Renga's ports and on others, and checks that only the
+// former arrives,
 // twice (outgoing and incoming), and that the incoming copies decode.
 func TestPortFilterOnPacketSocket(t *testing.T) {
 	if !nstest.Enter(t) {
@@ -37,7 +38,9 @@ func TestPortFilterOnPacketSocket(t *testing.T) {
 	// Traffic: a TCP exchange on the regtest port, one on another port, and
 	// UDP datagrams to the discovery port and to another port.
 	want := exchange(t, "127.0.0.1:18444", regtest)
+	want = append(want, exchange(t, "[::1]:18444", regtest)...)
 	exchange(t, "127.0.0.1:9999", regtest)
+	exchange(t, "[::1]:9999", regtest)
 	beacon := wire.AppendBeacon(nil, &wire.Beacon{Magic: regtest, Port: 18444, StartHeight: 3}, nil)
 	for _, addr := range []string{"127.0.0.1:28334", "127.0.0.1:9998"} {
 		u, err := net.Dial("udp4", addr)
@@ -92,11 +95,11 @@ func TestPortFilterOnPacketSocket(t *testing.T) {
 	}
 }
 
-// exchange connects to addr on 127.0.0.1, sends a version, a block and a
+// exchange connects to addr on lo, sends a version, a block and a
 // ping, reads a pong back, and closes. It returns the commands in order.
 func exchange(t *testing.T, addr string, magic wire.Magic) []string {
 	t.Helper()
-	ln, err := net.Listen("tcp4", addr)
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,7 +121,7 @@ func exchange(t *testing.T, addr string, magic wire.Magic) []string {
 		}
 		done <- wire.WriteMessage(c, magic, &wire.MsgPong{Nonce: 5})
 	}()
-	c, err := net.Dial("tcp4", addr)
+	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}

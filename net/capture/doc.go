@@ -19,18 +19,27 @@
 //
 // # Recording a node's traffic
 //
-// A [Recorder] writes pcapng to an io.Writer. The node calls, per
-// connection, [Recorder.Conn] when it is established (a SYN, SYN-ACK, ACK
-// handshake is written), then [Conn.Sent] and [Conn.Received] with each whole
-// wire frame exactly as written to or read from the socket, and [Conn.Close]
-// (FIN both ways). Each frame becomes MSS-sized IPv4 (or IPv6) TCP segments
-// with correct checksums and sequence numbers continuous per direction, so
-// Wireshark and tshark reassemble and decode the stream; the first segment of
-// each frame carries a comment naming the direction, command and peer, and
-// every packet carries its direction in epb_flags. Discovery datagrams go
-// through [Recorder.Datagram] as UDP. [RecorderConfig] filters by peer and by
-// command. The link type is raw IP ([LinkRaw]); initial sequence numbers
-// derive from the endpoints, so a recording is reproducible.
+// A [Recorder] writes pcapng to an io.Writer (the caller's file). The node
+// calls, per connection, [Recorder.Conn] when it is established (a SYN,
+// SYN-ACK, ACK handshake is written, with MSS and window-scale options),
+// then [Conn.Sent] and [Conn.Received] with each whole wire frame (24-byte
+// header and payload) exactly as written to or read from the socket, and
+// [Conn.Close] when it ends (FIN both ways). Each frame becomes MSS-sized
+// IPv4 (or IPv6) TCP segments with correct checksums and sequence numbers
+// continuous per direction, so Wireshark and tshark reassemble and decode the
+// stream; the first segment of each frame carries a comment naming direction,
+// command and peer ("out block peer=10.0.0.2:28333 (12 segments)"), and every
+// packet carries its direction in epb_flags. Discovery datagrams go through
+// [Recorder.Datagram] as UDP. [RecorderConfig] filters by peer prefix and by
+// command (a filtered frame is left out of the stream, so sequence numbers
+// stay continuous). The link type is raw IP ([LinkRaw]); initial sequence
+// numbers derive from the endpoints, so a recording is reproducible.
+//
+// Recording costs one Write per call and no allocation per segment (about
+// 1.8 GB/s for a block-sized frame on the machine it was measured on, see
+// BenchmarkRecorder). A write error stops the recording; [Recorder.Err] and
+// [Recorder.Close] return it and RecorderConfig.Logger hears of it once: the
+// node's traffic is never held up by its capture.
 //
 // # Decoding
 //
@@ -50,7 +59,8 @@
 // [DecoderConfig], and any learned from a beacon or from a stream whose first
 // frame has an unknown magic but a known command and a valid checksum (Renga's
 // devnet). UDP datagrams that carry "rnga" or go to a Renga port are decoded
-// as beacons (wire.DecodeBeacon).
+// as beacons (wire.DecodeBeacon). [DefaultPorts] and [KnownMagics] give the
+// defaults; [Decoder.Stats] counts what was seen, ignored and lost.
 //
 // Each message, beacon, gap and malformed item becomes a [Record]: time,
 // endpoints, direction, [Kind], command, size and a one-line summary such as
@@ -82,8 +92,10 @@
 //
 // # Errors
 //
-// Problems with a file's bytes wrap [ErrFormat], and a file that ends inside
-// a record also wraps [ErrTruncated]; both name the format and byte offset.
+// Problems with a file's bytes are a [*FileError] naming the format, the byte
+// offset and what is wrong; it wraps [ErrFormat], and also [ErrTruncated] when
+// the file ends inside a record (a capture whose writer was killed), so what
+// came before can still be used.
 // [ParsePacket] returns errors wrapping [ErrUnsupported] (not Renga's kind of
 // packet) or [ErrBadPacket] (broken headers). Decoding never fails: bad bytes
 // become records of [KindMalformed] or [KindGap].
