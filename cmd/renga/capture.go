@@ -22,7 +22,8 @@ func runCapture(ctx context.Context, args []string, io stdio) (err error) {
 			"Renga's ports, decode the messages as they pass and print them as `renga decode` does;\n"+
 			"optionally write the packets to a pcapng file. A classic BPF program in the kernel keeps\n"+
 			"only those ports (IPv4 and IPv6 over Ethernet). On a loopback interface every packet\n"+
-			"is seen twice; the outgoing copy is dropped. Interrupt (Ctrl-C) to stop.\n"+
+			"is seen twice; the outgoing copy is dropped, and directions are unknown (shown as ?)\n"+
+			"since both ends are this host. Interrupt (Ctrl-C) to stop.\n"+
 			"With --wireshark-plugin, print the Wireshark Lua plugin instead.",
 		"  sudo renga capture -i lo -w devnet.pcapng\n"+
 			"  sudo renga capture -i eth0 --port 18444 --json\n"+

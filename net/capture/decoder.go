@@ -361,7 +361,7 @@ func (d *Decoder) message(ctx *recCtx, fh wire.FrameHeader, payload []byte) Reco
 		rec.Kind, rec.Summary = KindMalformed, err.Error()
 		d.stats.Malformed++
 	default:
-		rec.Summary = summarize(msg, len(payload))
+		rec.Summary = summarize(msg)
 		d.stats.Messages++
 	}
 	return rec

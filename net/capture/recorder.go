@@ -22,8 +22,9 @@ type RecorderConfig struct {
 	// /128), and to datagrams with either end in one.
 	Peers []netip.Prefix
 	// Commands, when not empty, limits recording to frames of these commands;
-	// a cmpr frame also matches its inner command. Sequence numbers stay
-	// continuous over what is recorded, so the capture still reassembles.
+	// a cmpr frame also matches its inner command, and "beacon" selects the
+	// discovery datagrams. Sequence numbers stay continuous over what is
+	// recorded, so the capture still reassembles.
 	Commands []string
 	// MSS is the largest TCP payload per synthesized segment; 0 means 1460
 	// (Ethernet's MTU less the IPv4 and TCP headers).

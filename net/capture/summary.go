@@ -11,7 +11,7 @@ import (
 // summarize returns the one-line gist of a decoded message (without its
 // command, which a record carries in its own column). Messages without a
 // payload summarize to "".
-func summarize(msg wire.Message, payloadSize int) string {
+func summarize(msg wire.Message) string {
 	switch m := msg.(type) {
 	case *wire.MsgVersion:
 		relay := ""
