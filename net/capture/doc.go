@@ -23,7 +23,8 @@
 // calls, per connection, [Recorder.Conn] when it is established (a SYN,
 // SYN-ACK, ACK handshake is written, with MSS and window-scale options),
 // then [Conn.Sent] and [Conn.Received] with each whole wire frame (24-byte
-// header and payload) exactly as written to or read from the socket, and
+// header and payload) exactly as written to or read from the socket (or
+// [Conn.ReceivedFrame] with the wire.Frame a read loop has), and
 // [Conn.Close] when it ends (FIN both ways). Each frame becomes MSS-sized
 // IPv4 (or IPv6) TCP segments with correct checksums and sequence numbers
 // continuous per direction, so Wireshark and tshark reassemble and decode the

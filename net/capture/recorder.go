@@ -1,6 +1,7 @@
 package capture
 
 import (
+	"encoding/binary"
 	"fmt"
 	"hash/fnv"
 	"io"
@@ -70,6 +71,7 @@ type Recorder struct {
 	ipID   uint16
 	nconn  uint64
 	pkt    []byte // scratch for the packet being synthesized
+	chunk  []byte // scratch for a segment's payload
 }
 
 // batch is an io.Writer that collects what the PcapngWriter writes.
@@ -251,17 +253,32 @@ type Conn struct {
 
 // Sent records a frame the node sent at t: one whole wire frame, header and
 // payload, exactly as written to the socket.
-func (c *Conn) Sent(t time.Time, frame []byte) { c.frame(t, DirOut, frame) }
+func (c *Conn) Sent(t time.Time, frame []byte) { c.frame(t, DirOut, frame, nil) }
 
 // Received records a frame the node received at t, exactly as read.
-func (c *Conn) Received(t time.Time, frame []byte) { c.frame(t, DirIn, frame) }
+func (c *Conn) Received(t time.Time, frame []byte) { c.frame(t, DirIn, frame, nil) }
 
-func (c *Conn) frame(t time.Time, dir Direction, frame []byte) {
-	if c == nil || len(frame) == 0 {
+// ReceivedFrame records a frame the node received at t, for a read loop that
+// has a [wire.Frame] rather than its bytes: the header is rebuilt exactly as
+// it was on the wire (wire.ParseFrameHeader accepts only a NUL-padded command,
+// so the rebuilt bytes are the ones read), without copying the payload.
+func (c *Conn) ReceivedFrame(t time.Time, f wire.Frame) {
+	var h [wire.FrameHeaderSize]byte
+	copy(h[0:4], f.Header.Magic[:])
+	copy(h[4:4+wire.CommandSize], f.Header.Command)
+	binary.LittleEndian.PutUint32(h[16:20], f.Header.Length)
+	copy(h[20:24], f.Header.Checksum[:])
+	c.frame(t, DirIn, h[:], f.Payload)
+}
+
+// frame records the frame head+body (body may be empty) in one direction.
+func (c *Conn) frame(t time.Time, dir Direction, head, body []byte) {
+	size := len(head) + len(body)
+	if c == nil || size == 0 {
 		return
 	}
 	r := c.r
-	cmd, inner := frameCommand(frame)
+	cmd, inner := frameCommand(head, body)
 	if !r.commandAllowed(cmd, inner) {
 		return
 	}
@@ -274,7 +291,7 @@ func (c *Conn) frame(t time.Time, dir Direction, frame []byte) {
 	if dir == DirIn {
 		src, dst, seq, ack = c.remote, c.local, &c.remoteSeq, c.localSeq
 	}
-	nseg := max(1, (len(frame)+r.cfg.MSS-1)/r.cfg.MSS)
+	nseg := max(1, (size+r.cfg.MSS-1)/r.cfg.MSS)
 	name := cmd
 	if inner != "" {
 		name += "(" + inner + ")"
@@ -284,16 +301,27 @@ func (c *Conn) frame(t time.Time, dir Direction, frame []byte) {
 		comment += fmt.Sprintf(" (%d segments)", nseg)
 	}
 	for i := 0; i < nseg; i++ {
-		chunk := frame[i*r.cfg.MSS : min((i+1)*r.cfg.MSS, len(frame))]
+		from, to := i*r.cfg.MSS, min((i+1)*r.cfg.MSS, size)
+		r.chunk = appendRange(appendRange(r.chunk[:0], head, from, to), body, from-len(head), to-len(head))
 		flags := uint8(TCPAck)
 		if i == nseg-1 {
 			flags |= TCPPsh
 		}
-		r.segment(t, dir, src, dst, tcpFields{seq: *seq, ack: ack, flags: flags, window: recorderWindow}, chunk, comment)
-		*seq += uint32(len(chunk))
+		r.segment(t, dir, src, dst, tcpFields{seq: *seq, ack: ack, flags: flags, window: recorderWindow}, r.chunk, comment)
+		*seq += uint32(len(r.chunk))
 		comment = ""
 	}
 	r.flushLocked()
+}
+
+// appendRange appends the part of b within [from, to), offsets relative to
+// b's start (negative or past the end clipped).
+func appendRange(dst, b []byte, from, to int) []byte {
+	from, to = max(from, 0), min(to, len(b))
+	if from >= to {
+		return dst
+	}
+	return append(dst, b[from:to]...)
 }
 
 // Close records the end of the connection at t: a FIN each way, the node's
@@ -317,15 +345,18 @@ func (c *Conn) Close(t time.Time) {
 	r.flushLocked()
 }
 
-// frameCommand returns a frame's command, and a cmpr frame's inner command,
-// as far as the bytes allow (empty when they do not).
-func frameCommand(frame []byte) (cmd, inner string) {
-	if len(frame) < wire.FrameHeaderSize {
+// frameCommand returns the command of the frame head+body, and a cmpr
+// frame's inner command, as far as the bytes allow (empty when they do not).
+func frameCommand(head, body []byte) (cmd, inner string) {
+	var b [wire.FrameHeaderSize + wire.CommandSize]byte
+	n := copy(b[:], head)
+	n += copy(b[n:], body)
+	if n < wire.FrameHeaderSize {
 		return "", ""
 	}
-	cmd = commandField(frame[4:16])
-	if cmd == wire.CmdCmpr && len(frame) >= wire.FrameHeaderSize+wire.CommandSize {
-		inner = commandField(frame[24:36])
+	cmd = commandField(b[4:16])
+	if cmd == wire.CmdCmpr && n == len(b) {
+		inner = commandField(b[24:36])
 	}
 	return cmd, inner
 }

@@ -180,3 +180,46 @@ func TestRecorderWriteError(t *testing.T) {
 		t.Fatalf("logged %q, want the error once", logged.String())
 	}
 }
+
+func TestRecorderReceivedFrame(t *testing.T) {
+	// A read loop's wire.Frame records exactly as the bytes it came from.
+	frames := [][]byte{
+		mustFrame(t, regtest, &wire.MsgPing{Nonce: 3}),
+		mustFrame(t, regtest, testBlock(30)),
+		mustFrame(t, regtest, &wire.MsgVerack{}),
+		func() []byte { // a bad checksum is recorded as it was
+			f := mustFrame(t, regtest, &wire.MsgPong{Nonce: 3})
+			f[20] ^= 0xff
+			return f
+		}(),
+	}
+	recordWith := func(receive func(c *Conn, frame []byte)) []byte {
+		var file bytes.Buffer
+		r, err := NewRecorder(&file, RecorderConfig{MSS: 500})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := r.Conn(baseTime, nodeAddr, peerAddr, true)
+		for _, f := range frames {
+			receive(c, f)
+		}
+		return file.Bytes()
+	}
+	want := recordWith(func(c *Conn, frame []byte) { c.Received(baseTime, frame) })
+	got := recordWith(func(c *Conn, frame []byte) {
+		var h [wire.FrameHeaderSize]byte
+		copy(h[:], frame)
+		fh, err := wire.ParseFrameHeader(&h, regtest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.ReceivedFrame(baseTime, wire.Frame{Header: fh, Payload: frame[wire.FrameHeaderSize:]})
+	})
+	if !bytes.Equal(got, want) {
+		t.Fatal("ReceivedFrame recorded other bytes than Received")
+	}
+	recs, _ := decodeAll(t, got, DecoderConfig{})
+	if got := strings.Join(commandsOf(recs), " "); got != "ping block verack [malformed]" {
+		t.Fatalf("decoded %s", got)
+	}
+}
