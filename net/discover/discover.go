@@ -179,7 +179,9 @@ func (d *Discovery) loop(ctx context.Context, conn PacketConn, arrivals <-chan a
 
 	now := time.Now()
 	send(true) // the query: everyone answers, so we need not wait an interval
-	lastAnswer := now
+	// The query does not hold back answers: a node that started at the same
+	// moment may have missed it, and its own query deserves an answer now.
+	var lastAnswer time.Time
 	nextBeacon := now.Add(d.interval())
 	var answerAt time.Time // zero when no answer is pending
 	timer := time.NewTimer(0)

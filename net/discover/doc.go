@@ -15,8 +15,11 @@
 //     each time so that nodes started together do not beacon in step;
 //   - at once when it hears a query or a new instance, but never two such
 //     answers within AnswerGap (1 s): answers due inside the gap are sent as
-//     one at its end. An answer never carries the query flag, so answers do
-//     not breed answers.
+//     one at its end. Its own query does not count (a node started at the
+//     same moment may have missed it, and its query deserves an answer at
+//     once). An answer never carries the query flag, so answers do not
+//     breed answers: a node joining a LAN of N nodes costs N+1 or N+2
+//     beacons.
 //
 // A datagram is dropped, and counted by [DropReason], when its source
 // address is over its rate limit (SourceLimit per MinInterval, checked first
