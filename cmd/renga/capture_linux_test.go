@@ -26,7 +26,9 @@ import (
 )
 
 // TestDecodeDumpcapCapture decodes what dumpcap (Wireshark's capture engine)
-// wrote of a real exchange over loopback in a private namespace.
+// wrote of real exchanges over loopback in a private namespace: on lo as
+// pcapng (Ethernet frames) and as classic pcap, and on the "any" pseudo
+// interface (Linux cooked headers, SLL and SLL2).
 func TestDecodeDumpcapCapture(t *testing.T) {
 	dumpcap, err := exec.LookPath("dumpcap")
 	if err != nil {
@@ -36,9 +38,50 @@ func TestDecodeDumpcapCapture(t *testing.T) {
 		return
 	}
 	nstest.LoopbackUp(t)
+	for _, tc := range []struct {
+		name, iface, format string
+		args                []string
+		link                capture.LinkType
+	}{
+		{"lo pcapng", "lo", "pcapng", nil, capture.LinkEthernet},
+		{"lo pcap", "lo", "pcap", []string{"-P"}, capture.LinkEthernet},
+		{"any", "any", "pcapng", nil, capture.LinkLinuxSLL},
+		{"any SLL2", "any", "pcapng", []string{"-y", "LINUX_SLL2"}, capture.LinkLinuxSLL2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path, want := dumpcapExchange(t, dumpcap, tc.iface, tc.args...)
+			out, errs, err := runCmd(t, "decode", path, "--json")
+			if err != nil && !errors.Is(err, capture.ErrTruncated) { // killed mid-write at worst
+				t.Fatalf("%v\n%s", err, errs)
+			}
+			if got := field(jsonRecords(t, out), "command"); strings.Join(got, " ") != strings.Join(want, " ") {
+				t.Fatalf("decoded %v\nsent    %v", got, want)
+			}
+			f, err := os.Open(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer func() { _ = f.Close() }() // read-only
+			rd, err := capture.NewReader(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p, err := rd.Next()
+			if err != nil || rd.Format() != tc.format || p.LinkType != tc.link {
+				t.Fatalf("dumpcap wrote %s with link type %v (%v), want %s with %v", rd.Format(), p.LinkType, err, tc.format, tc.link)
+			}
+		})
+	}
+}
+
+// dumpcapExchange captures an exchange on iface with dumpcap and returns the
+// file it wrote and the commands exchanged.
+func dumpcapExchange(t *testing.T, dumpcap, iface string, args ...string) (string, []string) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, dumpcap, "-q", "-i", "lo", "-f", "tcp port 18444 or udp port 28334", "-w", "-")
+	args = append([]string{"-q", "-i", iface, "-f", "tcp port 18444 or udp port 28334", "-w", "-"}, args...)
+	cmd := exec.CommandContext(ctx, dumpcap, args...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -70,17 +113,11 @@ func TestDecodeDumpcapCapture(t *testing.T) {
 	}
 	_ = cmd.Process.Kill()        // stops only on a signal
 	_, _ = io.Copy(&file, stdout) // what it wrote before the kill, if anything
-	path := filepath.Join(t.TempDir(), "dumpcap.pcapng")
+	path := filepath.Join(t.TempDir(), "dumpcap")
 	if err := os.WriteFile(path, file.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	out, errs, err := runCmd(t, "decode", path, "--json")
-	if err != nil && !errors.Is(err, capture.ErrTruncated) { // killed mid-write at worst
-		t.Fatalf("%v\n%s", err, errs)
-	}
-	if got := field(jsonRecords(t, out), "command"); strings.Join(got, " ") != strings.Join(want, " ") {
-		t.Fatalf("decoded %v\nsent    %v", got, want)
-	}
+	return path, want
 }
 
 // runCmdCtx runs renga in-process with a context.
