@@ -80,8 +80,10 @@
 // # Wireshark
 //
 // [WiresharkPlugin] returns a Lua plugin that registers Wireshark's built-in
-// bitcoin dissector on Renga's TCP ports and decodes sendcmpr, cmpr and the
-// discovery beacon (UDP 28334). [PortFilter] builds the classic BPF program
+// bitcoin dissector on Renga's TCP ports and decodes sendcmpr, cmpr, the
+// discovery beacon (UDP 28334), BIP144 witness transactions (alone or in a
+// block: the built-in dissector misreads them silently) and the outline of
+// the later BIPs' messages the built-in dissector does not know. [PortFilter] builds the classic BPF program
 // that `renga capture` attaches to its socket.
 //
 // # Concurrency and ownership

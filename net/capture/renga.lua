@@ -9,6 +9,8 @@
 --     does not know: sendcmpr (codecs offered, smallest payload worth
 --     compressing) and cmpr (inner command, declared uncompressed length,
 --     codec, compressed bytes);
+--   * decodes BIP144 witness transactions, alone or in blocks, which the
+--     built-in dissector (older than segwit) misreads without a warning;
 --   * decodes the messages of later BIPs that the built-in dissector lacks
 --     (sendheaders, wtxidrelay, sendaddrv2, feefilter, sendcmpct, addrv2,
 --     cmpctblock, getblocktxn, blocktxn) at least to their counts and hashes,
@@ -209,6 +211,187 @@ for _, name in ipairs({ "getblocktxn", "blocktxn" }) do
 end
 commands:add("sendcmpr", sendcmpr)
 commands:add("cmpr", cmpr)
+
+-- BIP144 witness transactions. The built-in dissector predates segwit and
+-- reads the marker byte as an empty input list, showing garbage without a
+-- warning. A tx whose marker and flag are 00 01, and a block holding any such
+-- tx, are decoded here; everything else still goes to the built-in dissector.
+local wtx = Proto("renga.tx", "Bitcoin transaction (BIP144 witness serialization)")
+local wf = {
+  version = ProtoField.int32("renga.tx.version", "Version", base.DEC),
+  flag = ProtoField.uint16("renga.tx.flag", "Marker and flag", base.HEX),
+  in_count = ProtoField.uint32("renga.tx.in_count", "Input count", base.DEC),
+  input = ProtoField.none("renga.tx.in", "Input"),
+  prev_hash = ProtoField.bytes("renga.tx.in.prev_hash", "Previous output hash"),
+  prev_index = ProtoField.uint32("renga.tx.in.prev_index", "Previous output index", base.DEC),
+  script_sig = ProtoField.bytes("renga.tx.in.script", "Signature script"),
+  sequence = ProtoField.uint32("renga.tx.in.sequence", "Sequence", base.HEX),
+  out_count = ProtoField.uint32("renga.tx.out_count", "Output count", base.DEC),
+  output = ProtoField.none("renga.tx.out", "Output"),
+  value = ProtoField.int64("renga.tx.out.value", "Value (satoshis)", base.DEC),
+  script_pubkey = ProtoField.bytes("renga.tx.out.script", "Public key script"),
+  witness = ProtoField.uint32("renga.tx.witness.count", "Witness items", base.DEC),
+  item = ProtoField.bytes("renga.tx.witness.item", "Witness item"),
+  lock_time = ProtoField.uint32("renga.tx.lock_time", "Lock time", base.DEC),
+  block = ProtoField.none("renga.block", "Block"),
+  block_version = ProtoField.int32("renga.block.version", "Version", base.DEC),
+  block_prev = ProtoField.bytes("renga.block.prev_block", "Previous block"),
+  block_merkle = ProtoField.bytes("renga.block.merkle_root", "Merkle root"),
+  block_time = ProtoField.absolute_time("renga.block.time", "Time", base.UTC),
+  block_bits = ProtoField.uint32("renga.block.bits", "Bits", base.HEX),
+  block_nonce = ProtoField.uint32("renga.block.nonce", "Nonce", base.HEX),
+  tx_count = ProtoField.uint32("renga.block.tx_count", "Transactions", base.DEC),
+}
+wtx.fields = { wf.version, wf.flag, wf.in_count, wf.input, wf.prev_hash, wf.prev_index, wf.script_sig, wf.sequence,
+  wf.out_count, wf.output, wf.value, wf.script_pubkey, wf.witness, wf.item, wf.lock_time,
+  wf.block, wf.block_version, wf.block_prev, wf.block_merkle, wf.block_time, wf.block_bits, wf.block_nonce, wf.tx_count }
+local tx_bad = malformed_expert("renga.tx")
+wtx.experts = { tx_bad }
+
+local function has_witness_marker(tvb, off)
+  return off + 6 <= tvb:len() and tvb(off + 4, 1):uint() == 0 and tvb(off + 5, 1):uint() == 1
+end
+
+-- walk_tx reads one transaction at off. With a tree it adds the fields; with
+-- nil it only measures. It returns the offset after the transaction and
+-- whether it had a witness, or nil and a reason when the bytes run out.
+local function walk_tx(tvb, off, tree)
+  local len = tvb:len()
+  local function take(n)
+    if off + n > len then return nil end
+    local at = off
+    off = off + n
+    return at
+  end
+  local function count()
+    local v, size = varint(tvb, off)
+    if not v then return nil end
+    local at = off
+    off = off + size
+    return v, at, size
+  end
+  local t
+  if tree then t = tree:add(wtx, tvb(off, 0)) end
+  local start = off
+  local at = take(4)
+  if not at then return nil, "version" end
+  if t then t:add_le(wf.version, tvb(at, 4)) end
+  local segwit = has_witness_marker(tvb, start)
+  if segwit then
+    at = take(2)
+    if t then t:add(wf.flag, tvb(at, 2)) end
+  end
+  local n_in, cat, csize = count()
+  if not n_in then return nil, "input count" end
+  if t then t:add(wf.in_count, tvb(cat, csize), n_in) end
+  for _ = 1, n_in do
+    local istart = off
+    if not take(36) then return nil, "input" end
+    local slen, sat, ssize = count()
+    if not slen or not take(slen) or not take(4) then return nil, "input script" end
+    if t then
+      local it = t:add(wf.input, tvb(istart, off - istart))
+      it:add(wf.prev_hash, tvb(istart, 32))
+      it:add_le(wf.prev_index, tvb(istart + 32, 4))
+      it:add(wf.script_sig, tvb(sat + ssize, slen))
+      it:add_le(wf.sequence, tvb(off - 4, 4))
+    end
+  end
+  local n_out, oat, osize = count()
+  if not n_out then return nil, "output count" end
+  if t then t:add(wf.out_count, tvb(oat, osize), n_out) end
+  for _ = 1, n_out do
+    local ostart = off
+    if not take(8) then return nil, "output value" end
+    local slen, sat, ssize = count()
+    if not slen or not take(slen) then return nil, "output script" end
+    if t then
+      local ot = t:add(wf.output, tvb(ostart, off - ostart))
+      ot:add_le(wf.value, tvb(ostart, 8))
+      ot:add(wf.script_pubkey, tvb(sat + ssize, slen))
+    end
+  end
+  if segwit then
+    for _ = 1, n_in do
+      local n_items, wat, wsize = count()
+      if not n_items then return nil, "witness count" end
+      local wt
+      if t then wt = t:add(wf.witness, tvb(wat, wsize), n_items) end
+      for _ = 1, n_items do
+        local ilen, iat, isize = count()
+        if not ilen or not take(ilen) then return nil, "witness item" end
+        if wt then wt:add(wf.item, tvb(iat + isize, ilen)) end
+      end
+    end
+  end
+  at = take(4)
+  if not at then return nil, "lock time" end
+  if t then
+    t:add_le(wf.lock_time, tvb(at, 4))
+    t:set_len(off - start)
+  end
+  return off, segwit
+end
+
+local builtin_tx = commands:get_dissector("tx")
+local builtin_block = commands:get_dissector("block")
+
+local tx_proto = Proto("renga.txmsg", "tx (witness-aware)")
+function tx_proto.dissector(tvb, pinfo, tree)
+  if not has_witness_marker(tvb, 0) then
+    return builtin_tx:call(tvb, pinfo, tree)
+  end
+  local off, why = walk_tx(tvb, 0, tree)
+  if not off then
+    tree:add_proto_expert_info(tx_bad, "witness transaction cut short in its " .. why)
+  elseif off ~= tvb:len() then
+    tree:add_proto_expert_info(tx_bad, (tvb:len() - off) .. " bytes after the transaction")
+  end
+  return tvb:len()
+end
+
+local block_proto = Proto("renga.blockmsg", "block (witness-aware)")
+function block_proto.dissector(tvb, pinfo, tree)
+  -- Measure first: a block without witness transactions is the built-in
+  -- dissector's.
+  local n, size = varint(tvb, 80)
+  local any_witness = false
+  if n then
+    local off = 80 + size
+    for _ = 1, n do
+      local next_off, segwit = walk_tx(tvb, off, nil)
+      if not next_off then break end
+      any_witness = any_witness or segwit
+      off = next_off
+    end
+  end
+  if not any_witness then
+    return builtin_block:call(tvb, pinfo, tree)
+  end
+  local b = tree:add(wf.block, tvb())
+  b:add_le(wf.block_version, tvb(0, 4))
+  b:add(wf.block_prev, tvb(4, 32))
+  b:add(wf.block_merkle, tvb(36, 32))
+  b:add_le(wf.block_time, tvb(68, 4))
+  b:add_le(wf.block_bits, tvb(72, 4))
+  b:add_le(wf.block_nonce, tvb(76, 4))
+  b:add(wf.tx_count, tvb(80, size), n)
+  local off = 80 + size
+  for i = 1, n do
+    local next_off, why = walk_tx(tvb, off, b)
+    if not next_off then
+      b:add_proto_expert_info(tx_bad, "transaction " .. i .. " cut short in its " .. why)
+      return tvb:len()
+    end
+    off = next_off
+  end
+  if off ~= tvb:len() then
+    b:add_proto_expert_info(tx_bad, (tvb:len() - off) .. " bytes after the last transaction")
+  end
+  return tvb:len()
+end
+commands:add("tx", tx_proto)
+commands:add("block", block_proto)
 
 local tcp_table = DissectorTable.get("tcp.port")
 for _, port in ipairs(tcp_ports) do

@@ -1,6 +1,7 @@
 package capture
 
 import (
+	"bytes"
 	"context"
 	"net/netip"
 	"os"
@@ -265,4 +266,53 @@ func TestTsharkFlagsMalformedRengaMessages(t *testing.T) {
 			t.Errorf("tshark's expert errors do not mention %q:\n%s", want, out)
 		}
 	}
+}
+
+func TestTsharkWitnessTransactions(t *testing.T) {
+	needTshark(t)
+	// Wireshark's own dissector reads a BIP144 transaction's marker as an
+	// empty input list; the plugin decodes witness transactions and blocks
+	// holding them, and leaves legacy ones to the built-in dissector.
+	witnessTx := legacyTx("w", 2)
+	witnessTx.Inputs[0].Witness = [][]byte{bytes.Repeat([]byte{1}, 71), bytes.Repeat([]byte{2}, 33)}
+	block := testBlock(3)
+	block.Txs = append(block.Txs, witnessTx)
+	legacy := legacyTx("l", 1)
+	cutTx := mustFrame(t, regtest, &witnessTx)
+	cutTx = wire.AppendRawFrame(nil, regtest, wire.CmdTx, cutTx[wire.FrameHeaderSize:len(cutTx)-40])
+
+	var b strings.Builder
+	r, _ := NewRecorder(&b, RecorderConfig{})
+	c := r.Conn(baseTime, nodeAddr, peerAddr, false)
+	c.Sent(baseTime, mustFrame(t, regtest, &witnessTx))
+	c.Sent(baseTime, mustFrame(t, regtest, block))
+	c.Sent(baseTime, mustFrame(t, regtest, &legacy))
+	c.Sent(baseTime, mustFrame(t, regtest, testBlock(3)))
+	c.Close(baseTime)
+	file := writeTemp(t, "witness.pcapng", []byte(b.String()))
+	expectClean(t, file)
+	out := tshark(t, file, "-Y", "bitcoin", "-T", "fields", "-E", "separator=|", "-e", "bitcoin.command",
+		"-e", "renga.tx.in_count", "-e", "renga.tx.witness.count", "-e", "renga.block.tx_count",
+		"-e", "bitcoin.tx.input_count", "-e", "bitcoin.block.num_transactions")
+	// Per-transaction fields of a block come comma-separated.
+	want := strings.Join([]string{
+		"tx|1|2|||",           // witness: the plugin
+		"block|1,1,1,1|2|4||", // holding a witness tx: the plugin
+		"tx||||1|",            // legacy: the built-in dissector
+		"block||||1,1,1|3",    // legacy: the built-in dissector
+	}, "\n")
+	if got := strings.TrimSpace(out); got != want {
+		t.Fatalf("tshark fields:\n%s\nwant:\n%s", got, want)
+	}
+
+	t.Run("cut short", func(t *testing.T) {
+		var b strings.Builder
+		r, _ := NewRecorder(&b, RecorderConfig{})
+		c := r.Conn(baseTime, nodeAddr, peerAddr, false)
+		c.Sent(baseTime, cutTx)
+		file := writeTemp(t, "cut.pcapng", []byte(b.String()))
+		if out := tshark(t, file, "-q", "-z", "expert,error"); !strings.Contains(out, "witness transaction cut short") {
+			t.Fatalf("no expert error for a cut witness transaction:\n%s", out)
+		}
+	})
 }

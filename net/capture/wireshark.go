@@ -7,8 +7,8 @@ var wiresharkPlugin string
 
 // WiresharkPlugin returns the Lua plugin for Wireshark and tshark: it hands
 // Renga's TCP ports to the built-in bitcoin dissector and decodes sendcmpr,
-// cmpr, the later BIPs' messages the built-in dissector lacks, and the LAN
-// discovery datagram. Install it as a personal plugin (for example
+// cmpr, witness transactions, the later BIPs' messages the built-in
+// dissector lacks, and the LAN discovery datagram. Install it as a personal plugin (for example
 // ~/.local/lib/wireshark/plugins/renga.lua) or load it with
 // `tshark -X lua_script:renga.lua`.
 func WiresharkPlugin() string { return wiresharkPlugin }
