@@ -123,8 +123,7 @@ func Open(dir string, p *Params, opts Options) (*Chain, error) {
 		reasons:    make(map[*Node]error),
 	}
 	if err := c.load(); err != nil {
-		db.Close()
-		return nil, err
+		return nil, errors.Join(err, db.Close())
 	}
 	return c, nil
 }

@@ -69,7 +69,9 @@ func TestMineSpendReopen(t *testing.T) {
 
 func TestOtherNetworkRefused(t *testing.T) {
 	h := chaintest.New(t, chain.Regtest)
-	h.Chain.Close()
+	if err := h.Chain.Close(); err != nil {
+		t.Fatal(err)
+	}
 	o := h.Options()
 	if _, err := chain.Open(h.Dir, chain.Devnet, o); err == nil {
 		t.Fatal("opened a regtest directory as devnet")

@@ -2,45 +2,14 @@ package chain_test
 
 import (
 	"fmt"
-	"math/rand/v2"
-	"sync"
 	"testing"
-
-	"github.com/cockroachdb/pebble/v2/vfs"
-	"github.com/cockroachdb/pebble/v2/vfs/errorfs"
 
 	"github.com/renga-p2p/renga/chain"
 	"github.com/renga-p2p/renga/chain/chaintest"
+	"github.com/renga-p2p/renga/chain/store/storetest"
 	"github.com/renga-p2p/renga/crypto/sha256d"
 	"github.com/renga-p2p/renga/wire"
 )
-
-// crashRecorder takes a crash clone of the file system before every operation
-// that changes it: each clone is the disk as a crash at that moment could
-// leave it, with synced data kept and unsynced data partly lost.
-type crashRecorder struct {
-	mem     *vfs.MemFS
-	mu      sync.Mutex
-	armed   bool
-	clones  []*vfs.MemFS
-	ops     []string
-	percent int
-	rng     *rand.Rand
-}
-
-func (r *crashRecorder) inject(op errorfs.Op) error {
-	if op.Kind.ReadOrWrite() != errorfs.OpIsWrite {
-		return nil
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if !r.armed {
-		return nil
-	}
-	r.clones = append(r.clones, r.mem.CrashClone(vfs.CrashCloneCfg{UnsyncedDataPercent: r.percent, RNG: r.rng}))
-	r.ops = append(r.ops, fmt.Sprintf("%v %s", op.Kind, op.Path))
-	return nil
-}
 
 // state is what a reopened chain must match: its tip and UTXO set.
 type state struct {
@@ -58,22 +27,15 @@ func stateOf(t *testing.T, h *chaintest.Harness) state {
 // op or the state after it, and then reaches the state after it when op is
 // redone.
 func crashDuring(t *testing.T, percent int, setup func(h *chaintest.Harness), op func(h *chaintest.Harness)) {
-	mem := vfs.NewCrashableMem()
-	rec := &crashRecorder{mem: mem, percent: percent, rng: rand.New(rand.NewPCG(uint64(percent), 7))}
-	fs := errorfs.Wrap(mem, errorfs.InjectorFunc(rec.inject))
-	h := chaintest.OnFS(t, chain.Regtest, fs, "/chain")
+	crash := storetest.NewCrashFS(percent, uint64(percent))
+	h := chaintest.OnFS(t, chain.Regtest, crash.FS(), "/chain")
 	setup(h)
 	before := stateOf(t, h)
-	rec.mu.Lock()
-	rec.armed = true
-	rec.mu.Unlock()
+	crash.Arm()
 	op(h)
-	rec.mu.Lock()
-	rec.armed = false
-	// And a crash right after the operation returned: what it did must be durable.
-	clones := append(rec.clones, mem.CrashClone(vfs.CrashCloneCfg{UnsyncedDataPercent: percent, RNG: rec.rng}))
-	ops := append(rec.ops, "after the operation returned")
-	rec.mu.Unlock()
+	// The last clone is a crash right after the operation returned: what it
+	// did must be durable.
+	clones := crash.Disarm()
 	after := stateOf(t, h)
 	if before == after {
 		t.Fatal("the operation changed nothing")
@@ -83,7 +45,7 @@ func crashDuring(t *testing.T, percent int, setup func(h *chaintest.Harness), op
 	}
 	sawBefore, sawAfter := 0, 0
 	for k, clone := range clones {
-		hk := chaintest.OnFS(t, chain.Regtest, clone, "/chain")
+		hk := chaintest.OnFS(t, chain.Regtest, clone.FS, "/chain")
 		got := stateOf(t, hk)
 		switch {
 		case k == len(clones)-1 && got != after:
@@ -93,17 +55,19 @@ func crashDuring(t *testing.T, percent int, setup func(h *chaintest.Harness), op
 		case got == after:
 			sawAfter++
 		default:
-			t.Fatalf("crash before write %d (%s): reopened at tip %s with an inconsistent UTXO set", k, ops[k], got.tip)
+			t.Fatalf("crash before write %d (%s): reopened at tip %s with an inconsistent UTXO set", k, clone.Op, got.tip)
 		}
 		// Redo the operation on the recovered chain: it must end where the
 		// uninterrupted run did.
 		if got == before {
 			op(hk)
 			if s := stateOf(t, hk); s != after {
-				t.Fatalf("crash before write %d (%s): redoing the operation reached tip %s, not %s", k, ops[k], s.tip, after.tip)
+				t.Fatalf("crash before write %d (%s): redoing the operation reached tip %s, not %s", k, clone.Op, s.tip, after.tip)
 			}
 		}
-		hk.Chain.Close()
+		if err := hk.Chain.Close(); err != nil {
+			t.Fatal(err)
+		}
 	}
 	t.Logf("%d crash points: %d reopened before the operation, %d after", len(clones), sawBefore, sawAfter)
 	if sawBefore == 0 {

@@ -1,6 +1,7 @@
 package chain_test
 
 import (
+	"errors"
 	"testing"
 
 	"github.com/renga-p2p/renga/chain"
@@ -35,9 +36,13 @@ func TestOrphanPoolBounded(t *testing.T) {
 	blocks := src.Mine(8)
 	dst := chaintest.New(t, chain.Regtest, func(o *chain.Options) { o.MaxOrphans = 3 })
 	for _, b := range blocks[1:] { // 7 orphans; only the last 3 are kept
-		dst.Chain.ProcessBlock(b, nil)
+		if _, err := dst.Chain.ProcessBlock(b, nil); !errors.Is(err, chain.ErrUnknownParent) {
+			t.Fatalf("orphan: %v", err)
+		}
 	}
-	dst.Chain.ProcessBlock(blocks[0], nil)
+	if _, err := dst.Chain.ProcessBlock(blocks[0], nil); err != nil {
+		t.Fatal(err)
+	}
 	if h := dst.Chain.Tip().Height; h != 1 {
 		t.Fatalf("tip %d: the pool kept more orphans than its bound", h)
 	}
@@ -112,7 +117,9 @@ func TestCorruptTipRolledBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	pos := h.Chain.Tip().Pos
-	h.Chain.Close()
+	if err := h.Chain.Close(); err != nil {
+		t.Fatal(err)
+	}
 	chaintest.CorruptBlockFile(t, h, pos)
 	h.Chain = nil
 	h.Reopen()

@@ -84,7 +84,7 @@ func (n *Node) Ancestor(height int32) *Node {
 	for walk.Height > height {
 		hs := skipHeight(walk.Height)
 		hsPrev := skipHeight(walk.Height - 1)
-		if walk.skip != nil && (hs == height || (hs > height && !(hsPrev < hs-2 && hsPrev >= height))) {
+		if walk.skip != nil && (hs == height || (hs > height && (hsPrev >= hs-2 || hsPrev < height))) {
 			walk = walk.skip
 		} else {
 			walk = walk.Parent

@@ -73,5 +73,3 @@ func (p *orphanPool) takeChildren(h sha256d.Hash) []*orphan {
 	}
 	return kids
 }
-
-func (p *orphanPool) len() int { return len(p.byHash) }

@@ -3,6 +3,7 @@ package chain
 import (
 	"crypto/sha256"
 	"encoding/binary"
+	"hash"
 
 	"github.com/renga-p2p/renga/crypto/sha256d"
 	"github.com/renga-p2p/renga/wire"
@@ -86,7 +87,7 @@ func SignatureHash(scriptCode []byte, tx *wire.Tx, idx int, hashType uint32) sha
 	return sha256d.Hash(sha256.Sum256(first))
 }
 
-func writeOutput(h interface{ Write([]byte) (int, error) }, out *wire.TxOut) {
+func writeOutput(h hash.Hash, out *wire.TxOut) {
 	var v [8]byte
 	binary.LittleEndian.PutUint64(v[:], uint64(out.Value))
 	h.Write(v[:])
@@ -95,7 +96,7 @@ func writeOutput(h interface{ Write([]byte) (int, error) }, out *wire.TxOut) {
 
 // writeScriptCode writes scriptCode with every OP_CODESEPARATOR removed (and a
 // length prefix that accounts for them); an unparsable tail is written as is.
-func writeScriptCode(h interface{ Write([]byte) (int, error) }, script []byte) {
+func writeScriptCode(h hash.Hash, script []byte) {
 	seps := 0
 	for pc := 0; pc < len(script); {
 		op, next, ok := nextOp(script, pc)

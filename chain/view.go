@@ -107,6 +107,3 @@ func (v *utxoView) flush(b *store.Batch) {
 
 // discard forgets every change since the last flush.
 func (v *utxoView) discard() { clear(v.coins) }
-
-// size is how many entries the view holds (for bounding the read cache).
-func (v *utxoView) size() int { return len(v.coins) }

@@ -10,10 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cockroachdb/pebble/v2/vfs"
-
 	"github.com/renga-p2p/renga/chain"
 	"github.com/renga-p2p/renga/chain/store"
+	"github.com/renga-p2p/renga/chain/store/storetest"
 	"github.com/renga-p2p/renga/crypto/address"
 	"github.com/renga-p2p/renga/crypto/secp"
 	"github.com/renga-p2p/renga/crypto/sha256d"
@@ -126,31 +125,31 @@ type Harness struct {
 	Clock time.Time
 	// FS holds the chain's files: in memory unless the harness was made with
 	// OnDisk (it survives Reopen either way).
-	FS  vfs.FS
+	FS  store.FS
 	tag uint64
 }
 
 // New opens a fresh chain for p, in memory.
 func New(tb testing.TB, p *chain.Params, opts ...func(*chain.Options)) *Harness {
 	tb.Helper()
-	return newHarness(tb, p, vfs.NewMem(), "/chain", opts...)
+	return newHarness(tb, p, storetest.MemFS(), "/chain", opts...)
 }
 
 // OnDisk opens a fresh chain for p in a temporary directory on disk, with real
 // fsyncs.
 func OnDisk(tb testing.TB, p *chain.Params, opts ...func(*chain.Options)) *Harness {
 	tb.Helper()
-	return newHarness(tb, p, vfs.Default, tb.TempDir(), opts...)
+	return newHarness(tb, p, store.DiskFS(), tb.TempDir(), opts...)
 }
 
 // OnFS opens a fresh chain for p in dir on the given file system (a crashable
 // one, for crash tests).
-func OnFS(tb testing.TB, p *chain.Params, fs vfs.FS, dir string, opts ...func(*chain.Options)) *Harness {
+func OnFS(tb testing.TB, p *chain.Params, fs store.FS, dir string, opts ...func(*chain.Options)) *Harness {
 	tb.Helper()
 	return newHarness(tb, p, fs, dir, opts...)
 }
 
-func newHarness(tb testing.TB, p *chain.Params, fs vfs.FS, dir string, opts ...func(*chain.Options)) *Harness {
+func newHarness(tb testing.TB, p *chain.Params, fs store.FS, dir string, opts ...func(*chain.Options)) *Harness {
 	h := &Harness{T: tb, Params: p, Dir: dir, FS: fs, Key: Key(tb, 1)}
 	h.Script = P2PKH(h.Key)
 	h.Clock = time.Unix(int64(p.Genesis.Header.Time), 0).Add(365 * 24 * time.Hour)
@@ -182,7 +181,11 @@ func (h *Harness) Reopen(opts ...func(*chain.Options)) {
 		h.T.Fatal(err)
 	}
 	h.Chain = c
-	h.T.Cleanup(func() { c.Close() })
+	h.T.Cleanup(func() {
+		if err := c.Close(); err != nil {
+			h.T.Error(err)
+		}
+	})
 }
 
 // Next builds a block on parent (the tip if nil) paying the harness's key.
@@ -235,18 +238,7 @@ func FakeChain(p *chain.Params, n int, bits uint32, took int64) *chain.Node {
 func CorruptBlockFile(tb testing.TB, h *Harness, pos store.BlockPos) {
 	tb.Helper()
 	name := h.FS.PathJoin(h.Dir, "blocks", fmt.Sprintf("blk%05d.dat", pos.File))
-	f, err := h.FS.OpenReadWrite(name, vfs.WriteCategoryUnspecified)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer f.Close()
-	b := make([]byte, 1)
-	off := int64(pos.Offset + pos.Size/2)
-	if _, err := f.ReadAt(b, off); err != nil {
-		tb.Fatal(err)
-	}
-	b[0] ^= 0xff
-	if _, err := f.WriteAt(b, off); err != nil {
+	if err := storetest.FlipByte(h.FS, name, int64(pos.Offset+pos.Size/2)); err != nil {
 		tb.Fatal(err)
 	}
 }

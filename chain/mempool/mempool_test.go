@@ -132,7 +132,9 @@ func TestOrphans(t *testing.T) {
 		ghost := chaintest.Coin{OutPoint: wire.OutPoint{Index: uint32(i)}, Value: 1e8, Script: e.h.Script}
 		ghost.OutPoint.Hash[0] = 0xee
 		ghosts = append(ghosts, e.pay(t, 10_000, ghost))
-		e.pool.Accept(ghosts[i])
+		if _, err := e.pool.Accept(ghosts[i]); !errors.Is(err, mempool.ErrOrphan) {
+			t.Fatalf("ghost %d: %v, want ErrOrphan", i, err)
+		}
 	}
 	if info := e.pool.Info(); info.Orphans != 3 {
 		t.Fatalf("%d orphans kept, limit 3", info.Orphans)

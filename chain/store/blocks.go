@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -64,14 +65,14 @@ func (bf *blockFiles) startFile(n uint32) error {
 	}
 	// The new file's directory entry must survive a crash too.
 	if err := syncDir(bf.fs, bf.dir); err != nil {
-		f.Close()
-		return err
+		return errors.Join(err, f.Close())
 	}
+	var closeErr error
 	if bf.cur != nil {
-		bf.cur.Close()
+		closeErr = bf.cur.Close() // already synced: nothing is lost if this fails
 	}
 	bf.cur, bf.curNum, bf.curSize = f, n, 0
-	return nil
+	return closeErr
 }
 
 func (bf *blockFiles) append(raws [][]byte) ([]BlockPos, error) {
@@ -157,14 +158,10 @@ func (bf *blockFiles) reader(n uint32) (vfs.File, error) {
 		return nil, fmt.Errorf("store: open %s: %w", name, err)
 	}
 	if len(bf.readers) >= 64 { // bound open files: drop the lowest numbered
-		keys := slices.Sorted(func(yield func(uint32) bool) {
-			for k := range bf.readers {
-				if !yield(k) {
-					return
-				}
-			}
-		})
-		bf.readers[keys[0]].Close()
+		keys := slices.Sorted(maps.Keys(bf.readers))
+		if err := bf.readers[keys[0]].Close(); err != nil {
+			return nil, fmt.Errorf("store: close %s: %w", blockFileName(keys[0]), err)
+		}
 		delete(bf.readers, keys[0])
 	}
 	bf.readers[n] = f

@@ -29,12 +29,19 @@ const (
 	keyUndo    = 'u'
 )
 
+// FS is the file system the store works on (Pebble's interface), so that
+// other packages can pass one without importing Pebble.
+type FS = vfs.FS
+
+// DiskFS is the operating system's file system.
+func DiskFS() FS { return vfs.Default }
+
 // Options configures Open. The zero value is usable: the real file system, no
 // logging, a 64 MiB cache.
 type Options struct {
 	// FS is the file system for both the database and the block files; tests
 	// pass an in-memory or crashable one. Nil means the operating system's.
-	FS vfs.FS
+	FS FS
 	// CacheSize is Pebble's block cache in bytes. Zero means 64 MiB.
 	CacheSize int64
 	// Logger receives Pebble's messages at debug level. Nil discards them.
@@ -87,20 +94,17 @@ func Open(dir string, magic wire.Magic, opts Options) (*DB, error) {
 	}
 	db := &DB{dir: dir, fs: fs, magic: magic, db: pdb}
 	if err := db.checkMeta(); err != nil {
-		pdb.Close()
-		return nil, fmt.Errorf("store: open %s: %w", dir, err)
+		return nil, fmt.Errorf("store: open %s: %w", dir, errors.Join(err, pdb.Close()))
 	}
 	db.blocks, err = openBlockFiles(fs, fs.PathJoin(dir, "blocks"), magic)
 	if err != nil {
-		pdb.Close()
-		return nil, fmt.Errorf("store: open %s: %w", dir, err)
+		return nil, fmt.Errorf("store: open %s: %w", dir, errors.Join(err, pdb.Close()))
 	}
 	// A directory created above is only durable once its parent is synced;
 	// without this a crash can lose the whole data directory, however well
 	// the files inside it were synced.
 	if err := errors.Join(syncDir(fs, fs.PathDir(dir)), syncDir(fs, dir)); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("store: open %s: %w", dir, err)
+		return nil, fmt.Errorf("store: open %s: %w", dir, errors.Join(err, db.Close()))
 	}
 	return db, nil
 }
@@ -121,9 +125,10 @@ func (db *DB) checkMeta() error {
 	switch {
 	case errors.Is(err, ErrNotFound):
 		b := db.db.NewBatch()
-		b.Set([]byte{keyMagic}, db.magic[:], nil)
-		b.Set([]byte{keyVersion}, []byte{schemaVersion}, nil)
-		return b.Commit(pebble.Sync)
+		return errors.Join(
+			b.Set([]byte{keyMagic}, db.magic[:], nil),
+			b.Set([]byte{keyVersion}, []byte{schemaVersion}, nil),
+			b.Commit(pebble.Sync))
 	case err != nil:
 		return err
 	case !bytes.Equal(magic, db.magic[:]):
@@ -156,8 +161,11 @@ func (db *DB) get(key []byte) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: get %q: %w", key, err)
 	}
-	defer closer.Close()
-	return bytes.Clone(v), nil // the value belongs to Pebble until closed
+	v = bytes.Clone(v) // the value belongs to Pebble until closed
+	if err := closer.Close(); err != nil {
+		return nil, fmt.Errorf("store: get %q: %w", key, err)
+	}
+	return v, nil
 }
 
 func indexKey(h *sha256d.Hash) []byte { return append([]byte{keyIndex}, h[:]...) }
@@ -300,27 +308,39 @@ func (db *DB) ResetChainState(genesis Tip) error {
 			return fmt.Errorf("store: reset: %w", err)
 		}
 	}
-	b.Set(heightKey(0), genesis.Hash[:], nil)
 	v := binary.BigEndian.AppendUint32(append([]byte(nil), genesis.Hash[:]...), uint32(genesis.Height))
-	b.Set([]byte{keyTip}, v, nil)
-	if err := b.Commit(pebble.Sync); err != nil {
+	err := errors.Join(b.Set(heightKey(0), genesis.Hash[:], nil), b.Set([]byte{keyTip}, v, nil))
+	if err == nil {
+		err = b.Commit(pebble.Sync)
+	}
+	if err != nil {
 		return fmt.Errorf("store: reset: %w", err)
 	}
 	return nil
 }
 
-// Batch is a set of chain-state changes committed atomically and durably.
+// Batch is a set of chain-state changes committed atomically and durably. It
+// remembers the first error of any change and Commit returns it.
 type Batch struct {
 	b   *pebble.Batch
 	buf []byte
+	err error
 }
 
 // NewBatch starts a batch.
 func (db *DB) NewBatch() *Batch { return &Batch{b: db.db.NewBatch()} }
 
+func (b *Batch) keep(err error) {
+	if err != nil && b.err == nil {
+		b.err = err
+	}
+}
+
 func (b *Batch) set(key []byte, rec interface{ AppendBinary([]byte) ([]byte, error) }) {
-	b.buf, _ = rec.AppendBinary(b.buf[:0])
-	b.b.Set(key, b.buf, nil) // Set copies key and value into the batch
+	var err error
+	b.buf, err = rec.AppendBinary(b.buf[:0])
+	b.keep(err)
+	b.keep(b.b.Set(key, b.buf, nil)) // Set copies key and value into the batch
 }
 
 // PutIndex writes a block index entry.
@@ -330,24 +350,26 @@ func (b *Batch) PutIndex(hash sha256d.Hash, e *IndexEntry) { b.set(indexKey(&has
 func (b *Batch) PutCoin(op wire.OutPoint, c *Coin) { b.set(coinKey(&op), c) }
 
 // DeleteCoin removes an output (spent, or created by a disconnected block).
-func (b *Batch) DeleteCoin(op wire.OutPoint) { b.b.Delete(coinKey(&op), nil) }
+func (b *Batch) DeleteCoin(op wire.OutPoint) { b.keep(b.b.Delete(coinKey(&op), nil)) }
 
 // PutUndo writes a block's undo record.
 func (b *Batch) PutUndo(hash sha256d.Hash, u *Undo) { b.set(undoKey(&hash), u) }
 
 // DeleteUndo removes a disconnected block's undo record.
-func (b *Batch) DeleteUndo(hash sha256d.Hash) { b.b.Delete(undoKey(&hash), nil) }
+func (b *Batch) DeleteUndo(hash sha256d.Hash) { b.keep(b.b.Delete(undoKey(&hash), nil)) }
 
 // PutHeight records the active chain's block at height.
-func (b *Batch) PutHeight(height int32, hash sha256d.Hash) { b.b.Set(heightKey(height), hash[:], nil) }
+func (b *Batch) PutHeight(height int32, hash sha256d.Hash) {
+	b.keep(b.b.Set(heightKey(height), hash[:], nil))
+}
 
 // DeleteHeight removes a height that is no longer in the active chain.
-func (b *Batch) DeleteHeight(height int32) { b.b.Delete(heightKey(height), nil) }
+func (b *Batch) DeleteHeight(height int32) { b.keep(b.b.Delete(heightKey(height), nil)) }
 
 // SetTip moves the tip marker.
 func (b *Batch) SetTip(t Tip) {
 	v := binary.BigEndian.AppendUint32(append([]byte(nil), t.Hash[:]...), uint32(t.Height))
-	b.b.Set([]byte{keyTip}, v, nil)
+	b.keep(b.b.Set([]byte{keyTip}, v, nil))
 }
 
 // Len is the number of changes in the batch.
@@ -355,14 +377,17 @@ func (b *Batch) Len() int { return int(b.b.Count()) }
 
 // Commit applies the batch atomically and waits until it is durable.
 func (b *Batch) Commit() error {
+	if b.err != nil {
+		return fmt.Errorf("store: batch: %w", errors.Join(b.err, b.b.Close()))
+	}
 	if err := b.b.Commit(pebble.Sync); err != nil {
-		return fmt.Errorf("store: commit: %w", err)
+		return fmt.Errorf("store: commit: %w", errors.Join(err, b.b.Close()))
 	}
 	return b.b.Close()
 }
 
 // Discard drops an uncommitted batch.
-func (b *Batch) Discard() { b.b.Close() }
+func (b *Batch) Discard() error { return b.b.Close() }
 
 // pebbleLogger sends Pebble's messages to slog at debug level (errors at error
 // level); Pebble's Fatalf must not exit the process, so it logs and panics as

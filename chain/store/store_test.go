@@ -22,6 +22,13 @@ func open(t *testing.T, fs vfs.FS) *DB {
 	return db
 }
 
+func closeDB(t *testing.T, db *DB) {
+	t.Helper()
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestRecordsRoundTrip(t *testing.T) {
 	fs := vfs.NewMem()
 	db := open(t, fs)
@@ -42,9 +49,9 @@ func TestRecordsRoundTrip(t *testing.T) {
 	if err := b.Commit(); err != nil {
 		t.Fatal(err)
 	}
-	db.Close()
+	closeDB(t, db)
 	db = open(t, fs) // everything survives a reopen
-	defer db.Close()
+	defer closeDB(t, db)
 	if got, err := db.Coin(op); err != nil || got.Value != coin.Value || string(got.Script) != string(coin.Script) || !got.Coinbase || got.Height != 99 {
 		t.Fatalf("coin: %+v %v", got, err)
 	}
@@ -52,13 +59,16 @@ func TestRecordsRoundTrip(t *testing.T) {
 		t.Fatalf("undo: %+v %v", got, err)
 	}
 	n := 0
-	db.ForEachIndex(func(h sha256d.Hash, e IndexEntry) error {
+	err := db.ForEachIndex(func(h sha256d.Hash, e IndexEntry) error {
 		if h != hash || e != entry {
 			t.Fatalf("index entry %+v", e)
 		}
 		n++
 		return nil
 	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if tip, err := db.Tip(); err != nil || tip.Height != 99 || tip.Hash != hash || n != 1 {
 		t.Fatalf("tip %+v %v", tip, err)
 	}
@@ -74,9 +84,9 @@ func TestBlockFiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	db.Close()
+	closeDB(t, db)
 	db = open(t, fs) // a new file is started; old positions still read
-	defer db.Close()
+	defer closeDB(t, db)
 	more, _ := db.AppendBlocks([][]byte{[]byte("third")})
 	if more[0].File == pos[0].File {
 		t.Fatal("reopening should start a new block file")
@@ -97,12 +107,16 @@ func TestBlockFiles(t *testing.T) {
 func TestCorruptRecordRefused(t *testing.T) {
 	fs := vfs.NewMem()
 	db := open(t, fs)
-	defer db.Close()
+	defer closeDB(t, db)
 	op := wire.OutPoint{Index: 1}
 	b := db.db.NewBatch()
-	b.Set(coinKey(&op), []byte{0xff}, nil) // a truncated varint
-	b.Set(undoKey(&sha256d.Hash{}), []byte{5, 1}, nil)
-	b.Commit(nil)
+	err := errors.Join(
+		b.Set(coinKey(&op), []byte{0xff}, nil), // a truncated varint
+		b.Set(undoKey(&sha256d.Hash{}), []byte{5, 1}, nil),
+		b.Commit(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
 	if _, err := db.Coin(op); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), op.String()) {
 		t.Fatalf("corrupt coin: %v", err)
 	}
@@ -113,7 +127,7 @@ func TestCorruptRecordRefused(t *testing.T) {
 
 func TestWrongNetwork(t *testing.T) {
 	fs := vfs.NewMem()
-	open(t, fs).Close()
+	closeDB(t, open(t, fs))
 	_, err := Open("/data", wire.Magic{9, 9, 9, 9}, Options{FS: fs})
 	if !errors.Is(err, ErrWrongNetwork) || !strings.Contains(err.Error(), "/data") {
 		t.Fatalf("other network's directory: %v", err)

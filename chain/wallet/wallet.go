@@ -144,8 +144,7 @@ func (w *Wallet) save() error {
 		err = os.Rename(tmp, w.path)
 	}
 	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("wallet: save %s: %w", w.path, err)
+		return fmt.Errorf("wallet: save %s: %w", w.path, errors.Join(err, os.Remove(tmp)))
 	}
 	return nil
 }

@@ -44,7 +44,9 @@ func TestKeyFile(t *testing.T) {
 	if _, err := wallet.Open(path, chain.Regtest); !errors.Is(err, wallet.ErrNetwork) {
 		t.Fatalf("open as another network: %v", err)
 	}
-	os.Chmod(path, 0o644)
+	if err := os.Chmod(path, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := wallet.Open(path, chain.Devnet); !errors.Is(err, wallet.ErrPermissions) {
 		t.Fatalf("world-readable key file: %v", err)
 	}

@@ -58,7 +58,7 @@ func runImport(ctx context.Context, args []string, io stdio) error {
 		}
 		bar := newProgress(io, name, size, *quiet)
 		st, err := c.Import(ctx, f, name, bar.update)
-		f.Close()
+		_ = f.Close() // opened read-only: closing cannot lose anything
 		bar.done(st)
 		total.Blocks += st.Blocks
 		total.Skipped += st.Skipped

@@ -39,7 +39,7 @@ func New() hash.Hash {
 func Sum(b []byte) [Size]byte {
 	var d digest
 	d.Reset()
-	d.Write(b)
+	d.write(b)
 	return d.sum()
 }
 
@@ -51,15 +51,20 @@ func (d *digest) Reset() {
 func (d *digest) Size() int      { return Size }
 func (d *digest) BlockSize() int { return BlockSize }
 
+// Write implements io.Writer; it never fails.
 func (d *digest) Write(p []byte) (int, error) {
-	n := len(p)
-	d.len += uint64(n)
+	d.write(p)
+	return len(p), nil
+}
+
+func (d *digest) write(p []byte) {
+	d.len += uint64(len(p))
 	if d.n > 0 {
 		c := copy(d.buf[d.n:], p)
 		d.n += c
 		p = p[c:]
 		if d.n < BlockSize {
-			return n, nil
+			return
 		}
 		block(&d.h, &d.buf)
 		d.n = 0
@@ -69,7 +74,6 @@ func (d *digest) Write(p []byte) (int, error) {
 		p = p[BlockSize:]
 	}
 	d.n = copy(d.buf[:], p)
-	return n, nil
 }
 
 func (d *digest) Sum(in []byte) []byte {
@@ -88,7 +92,7 @@ func (d *digest) sum() [Size]byte {
 		padLen += BlockSize
 	}
 	binary.LittleEndian.PutUint64(pad[padLen-8:], bitLen)
-	d.Write(pad[:padLen])
+	d.write(pad[:padLen])
 	var out [Size]byte
 	for i, v := range d.h {
 		binary.LittleEndian.PutUint32(out[4*i:], v)

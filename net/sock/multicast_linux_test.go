@@ -34,7 +34,7 @@ func listen(t *testing.T, o sock.MulticastOptions) *net.UDPConn {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { c.Close() })
+	t.Cleanup(func() { _ = c.Close() })
 	return c
 }
 
@@ -213,7 +213,7 @@ func TestMulticastInvalid(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			c, err := sock.ListenMulticastUDP(t.Context(), tt.opts)
 			if err == nil {
-				c.Close()
+				_ = c.Close() // a socket that should not have opened
 			}
 			if !errors.Is(err, tt.want) {
 				t.Fatalf("error %v, want %v", err, tt.want)

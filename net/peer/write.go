@@ -1,0 +1,100 @@
+package peer
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/renga-p2p/renga/wire"
+)
+
+// writeLoop sends queued messages and pings until the peer closes.
+func (p *Peer) writeLoop() {
+	ping := time.NewTicker(p.cfg.PingInterval)
+	defer ping.Stop()
+	var buf, cbuf []byte
+	for {
+		select {
+		case <-p.done:
+			return
+		case msg := <-p.sendq:
+			var err error
+			buf, cbuf, err = p.write(msg, buf[:0], cbuf[:0])
+			if err != nil {
+				p.Close(err)
+				return
+			}
+		case <-ping.C:
+			if !p.handshaken.Load() {
+				continue
+			}
+			if sent := p.pingSent.Load(); sent != 0 {
+				if p.now().Sub(time.Unix(0, sent)) > p.cfg.PingTimeout {
+					p.Close(fmt.Errorf("%w: no pong for %v", ErrPingTimeout, p.cfg.PingTimeout))
+					return
+				}
+				continue // one ping at a time
+			}
+			var b [8]byte
+			rand.Read(b[:])
+			nonce := binary.LittleEndian.Uint64(b[:])
+			p.pingNonce.Store(nonce)
+			p.pingSent.Store(p.now().UnixNano())
+			var err error
+			if buf, cbuf, err = p.write(&wire.MsgPing{Nonce: nonce}, buf[:0], cbuf[:0]); err != nil {
+				p.Close(err)
+				return
+			}
+		}
+	}
+}
+
+// write encodes msg as a frame (compressed if negotiated and worth it) and
+// writes it with a deadline. It returns its buffers for reuse.
+func (p *Peer) write(msg wire.Message, buf, cbuf []byte) ([]byte, []byte, error) {
+	frame, err := wire.AppendFrame(buf, p.cfg.Magic, msg)
+	if err != nil {
+		return buf, cbuf, err
+	}
+	if c := p.peerCodecs.Load(); c != nil && msg.Command() != wire.CmdSendCmpr {
+		payload := frame[wire.FrameHeaderSize:]
+		if uint32(len(payload)) >= c.MinSize {
+			if compressed, ok := p.compress(cbuf, c, msg.Command(), payload); ok {
+				p.compressSent.Add(uint64(len(frame) - len(compressed)))
+				frame, cbuf = compressed, compressed
+			}
+		}
+	}
+	if err := p.conn.SetWriteDeadline(p.now().Add(p.cfg.WriteTimeout)); err != nil {
+		return buf, cbuf, err
+	}
+	if _, err := p.conn.Write(frame); err != nil {
+		return buf, cbuf, err
+	}
+	p.bytesSent.Add(uint64(len(frame)))
+	p.msgsSent.Add(1)
+	if p.cfg.Tap != nil {
+		p.cfg.Tap.Sent(p.now(), frame)
+	}
+	return frame[:0], cbuf[:0], nil
+}
+
+// compress wraps payload in a cmpr frame with the first codec both sides
+// know, if that makes it smaller.
+func (p *Peer) compress(dst []byte, accepted *wire.MsgSendCmpr, cmd string, payload []byte) ([]byte, bool) {
+	for _, codec := range accepted.Codecs {
+		if !slices.Contains(p.cfg.Codecs.Supported(), codec) {
+			continue
+		}
+		data, err := p.cfg.Codecs.Compress(nil, codec, payload)
+		if err != nil || len(data)+wire.CommandSize+10 >= len(payload) {
+			return nil, false // not worth it
+		}
+		m := &wire.MsgCmpr{Inner: cmd, Length: uint32(len(payload)), Codec: codec, Data: data}
+		frame, err := wire.AppendFrame(dst, p.cfg.Magic, m)
+		return frame, err == nil
+	}
+	return nil, false
+}
