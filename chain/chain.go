@@ -137,7 +137,11 @@ func (c *Chain) Close() error {
 		return nil
 	}
 	c.closed = true
-	return c.db.Close()
+	var err error
+	if c.broken == nil {
+		err = c.commit() // what was deferred while catching up
+	}
+	return errors.Join(err, c.db.Close())
 }
 
 // Params returns the network's parameters.

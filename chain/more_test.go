@@ -138,3 +138,55 @@ func TestCorruptTipRolledBack(t *testing.T) {
 		t.Fatal("block not reconnected")
 	}
 }
+
+// While catching up (headers known far ahead of the tip), blocks are
+// committed in batches; Flush and Close commit the rest. Either way a reopen
+// finds everything the chain reported connected once flushed.
+func TestSyncCommitsInBatches(t *testing.T) {
+	src := chaintest.New(t, chain.Regtest)
+	blocks := src.Mine(50)
+	var headers []wire.Header
+	for _, b := range blocks {
+		headers = append(headers, b.Header)
+	}
+	dst := chaintest.New(t, chain.Regtest)
+	if _, err := dst.Chain.ProcessHeaders(headers); err != nil {
+		t.Fatal(err)
+	}
+	connected := 0
+	dst.Chain.Subscribe(func(e chain.Event) {
+		if e.Kind == chain.BlockConnected {
+			connected++
+		}
+	})
+	for _, b := range blocks[:40] {
+		if _, err := dst.Chain.ProcessBlock(b, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if dst.Chain.Tip().Height != 40 {
+		t.Fatalf("tip %d in memory, want 40", dst.Chain.Tip().Height)
+	}
+	if connected != 0 {
+		t.Fatalf("%d blocks reported before a commit; catching up should batch them", connected)
+	}
+	if err := dst.Chain.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if connected != 40 {
+		t.Fatalf("after Flush, %d blocks reported, want 40", connected)
+	}
+	// The last blocks are at the tip of the known headers: committed one by one.
+	for _, b := range blocks[40:] {
+		if _, err := dst.Chain.ProcessBlock(b, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if connected != 50 {
+		t.Fatalf("%d blocks reported at the tip, want 50", connected)
+	}
+	dst.Reopen()
+	if dst.Chain.Tip().Height != 50 {
+		t.Fatalf("after reopen, tip %d", dst.Chain.Tip().Height)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/renga-p2p/renga/chain/store"
 	"github.com/renga-p2p/renga/crypto/sha256d"
@@ -14,10 +15,12 @@ import (
 // index entries changed, and the active chain's moves (with their undo
 // records) in the order they happened.
 type pendingBatch struct {
-	bodies map[*Node][]byte
-	dirty  map[*Node]struct{}
-	moves  []move
-	events []Event
+	bodies    map[*Node][]byte
+	bodyBytes int
+	dirty     map[*Node]struct{}
+	moves     []move
+	events    []Event
+	since     time.Time // when the first change was added
 }
 
 type move struct {
@@ -282,17 +285,59 @@ func (c *Chain) ProcessHeaders(hs []wire.Header) (*Node, error) {
 // reported with ErrUnknownParent; it is processed when the parent arrives.
 // A rejected block's error wraps ErrInvalidBlock and names the rule; the tip
 // is then unchanged (unless other blocks were connected before the failure).
+//
+// At the tip every block is committed before ProcessBlock returns. While the
+// chain is catching up (the tip more than a few blocks behind the best header
+// it knows), commits are deferred and batched, by SyncCommitBlocks blocks,
+// SyncCommitBytes of bodies or SyncCommitAge, whichever comes first: an fsync
+// per block would cost more than validating it. Flush commits what waits.
 func (c *Chain) ProcessBlock(b *wire.Block, raw []byte) (*Node, error) {
 	c.procMu.Lock()
 	defer c.procMu.Unlock()
 	if c.broken != nil {
 		return nil, c.broken
 	}
-	n, err := c.processBlock(b, raw, 1)
-	if cerr := c.commit(); cerr != nil {
-		return nil, cerr
+	n, err := c.processBlock(b, raw, commitEvery)
+	if c.dueForCommit() {
+		if cerr := c.commit(); cerr != nil {
+			return nil, cerr
+		}
 	}
 	return n, err
+}
+
+// Batching while catching up (see ProcessBlock).
+const (
+	// syncingGap: a tip this many blocks behind the best header is catching up.
+	syncingGap       = 6
+	SyncCommitBlocks = 500
+	SyncCommitBytes  = 32 << 20
+	SyncCommitAge    = 2 * time.Second
+)
+
+// dueForCommit reports whether the pending batch should be committed now.
+func (c *Chain) dueForCommit() bool {
+	p := c.pending
+	if len(p.moves) == 0 && len(p.bodies) == 0 && len(p.dirty) == 0 {
+		return false
+	}
+	c.mu.RLock()
+	tip := c.active[len(c.active)-1]
+	syncing := c.best != nil && c.best.Height-tip.Height > syncingGap
+	c.mu.RUnlock()
+	return !syncing || len(p.moves) >= SyncCommitBlocks || p.bodyBytes >= SyncCommitBytes ||
+		c.now().Sub(p.since) >= SyncCommitAge
+}
+
+// Flush commits changes deferred while catching up. The node calls it now
+// and then, and Close calls it.
+func (c *Chain) Flush() error {
+	c.procMu.Lock()
+	defer c.procMu.Unlock()
+	if c.broken != nil {
+		return c.broken
+	}
+	return c.commit()
 }
 
 // AcceptBlocks processes blocks in order as ProcessBlock does, but commits
@@ -405,7 +450,11 @@ func (c *Chain) acceptBlock(b *wire.Block, raw []byte) (*Node, error) {
 	if raw == nil {
 		raw, _ = b.AppendBinary(nil)
 	}
+	if len(c.pending.bodies) == 0 && len(c.pending.moves) == 0 {
+		c.pending.since = c.now()
+	}
 	c.pending.bodies[n] = raw
+	c.pending.bodyBytes += len(raw)
 	c.pending.dirty[n] = struct{}{}
 	c.link(n)
 	return n, nil
