@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/renga-p2p/renga/chain"
 	"net/netip"
 	"slices"
 	"time"
@@ -25,18 +26,21 @@ func DefaultPorts() []uint16 {
 	return []uint16{PortDevnet, PortDiscovery, PortRegtest, PortMainnet}
 }
 
-// KnownMagics returns the network magics a Decoder always tries: regtest
-// (fabfb5da) and mainnet (f9beb4d9). Devnet's is Renga's own, given in
-// DecoderConfig.Magics or learned from the capture.
+// KnownMagics returns the network magics a Decoder always tries: those of
+// every network package chain defines (devnet, regtest, mainnet). Others can
+// be given in DecoderConfig.Magics or are learned from the capture.
 func KnownMagics() []wire.Magic {
-	return []wire.Magic{{0xfa, 0xbf, 0xb5, 0xda}, {0xf9, 0xbe, 0xb4, 0xd9}}
+	var m []wire.Magic
+	for _, p := range chain.Networks {
+		m = append(m, p.Magic)
+	}
+	return m
 }
 
 // DecoderConfig configures a [Decoder]. The zero value decodes regtest and
 // mainnet on the default ports within the default memory bounds.
 type DecoderConfig struct {
-	// Magics are networks to decode besides regtest and mainnet, such as
-	// devnet's. A stream on a Renga port whose first frame has another magic
+	// Magics are networks to decode besides those package chain defines. A stream on a Renga port whose first frame has another magic
 	// but a known command and a valid checksum teaches the decoder that magic;
 	// so does a discovery beacon.
 	Magics []wire.Magic
