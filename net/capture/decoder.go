@@ -37,12 +37,13 @@ func KnownMagics() []wire.Magic {
 	return m
 }
 
-// DecoderConfig configures a [Decoder]. The zero value decodes regtest and
-// mainnet on the default ports within the default memory bounds.
+// DecoderConfig configures a [Decoder]. The zero value decodes every network
+// package chain defines, on the default ports within the default memory bounds.
 type DecoderConfig struct {
-	// Magics are networks to decode besides those package chain defines. A stream on a Renga port whose first frame has another magic
-	// but a known command and a valid checksum teaches the decoder that magic;
-	// so does a discovery beacon.
+	// Magics are networks to decode besides those package chain defines. A
+	// stream on a Renga port whose first frame has another magic but a known
+	// command and a valid checksum teaches the decoder that magic; so does a
+	// discovery beacon.
 	Magics []wire.Magic
 	// Ports are Renga's TCP and UDP ports: streams on them are decoded even
 	// when they do not begin with a frame, and datagrams to them are read as
