@@ -230,7 +230,7 @@ func (b *Book) discouragedLocked(ip netip.Addr, now time.Time) bool {
 }
 
 type saved struct {
-	Entries    []Entry                 `json:"addresses"`
+	Entries    []Entry                  `json:"addresses"`
 	Discourage map[netip.Addr]time.Time `json:"discouraged"`
 }
 

@@ -47,4 +47,3 @@ type PacketInfo struct {
 	Time     time.Time  // the kernel's receive timestamp (SO_TIMESTAMPNS)
 	Protocol uint16     // the ethertype (sll_protocol)
 }
-

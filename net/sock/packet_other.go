@@ -20,7 +20,9 @@ func (c *PacketConn) Loopback() bool { return false }
 func (c *PacketConn) Ethernet() bool { return false }
 
 // ReadPacket is unsupported on this system.
-func (c *PacketConn) ReadPacket(buf []byte) (PacketInfo, error) { return PacketInfo{}, errors.ErrUnsupported }
+func (c *PacketConn) ReadPacket(buf []byte) (PacketInfo, error) {
+	return PacketInfo{}, errors.ErrUnsupported
+}
 
 // SetReadDeadline is unsupported on this system.
 func (c *PacketConn) SetReadDeadline(t time.Time) error { return errors.ErrUnsupported }
