@@ -91,6 +91,6 @@ func (k *knownSet) has(h sha256d.Hash) bool {
 // decoding and encoding it again.
 type rawBlock []byte
 
-func (rawBlock) Command() string                          { return wire.CmdBlock }
+func (rawBlock) Command() string                           { return wire.CmdBlock }
 func (b rawBlock) AppendBinary(dst []byte) ([]byte, error) { return append(dst, b...), nil }
-func (rawBlock) Decode([]byte) error                      { return wire.ErrInvalid }
+func (rawBlock) Decode([]byte) error                       { return wire.ErrInvalid }
