@@ -34,6 +34,7 @@ var commands = []command{
 	{"version", "print the version of renga and of the protocol", runVersion},
 	{"decode", "print the messages of a pcap or pcapng capture, one line each", runDecode},
 	{"capture", "capture and decode live traffic on an interface (root); print the Wireshark plugin", runCapture},
+	{"bench", "measure every SHA-256d mining kernel against crypto/sha256 on 1..N threads", runBench},
 }
 
 // errUsage marks a mistake in the command line; main exits with status 2.

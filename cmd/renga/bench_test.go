@@ -1,0 +1,120 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/renga-p2p/renga/miner"
+)
+
+func availableKernels() []string {
+	var names []string
+	for _, k := range miner.Kernels() {
+		if k.Available {
+			names = append(names, k.Name)
+		}
+	}
+	return names
+}
+
+func TestBenchJSON(t *testing.T) {
+	out, _, err := runCmd(t, "bench", "--threads", "2", "--seconds", "0.04", "--runs", "2", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep benchReport
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("%v in %s", err, out)
+	}
+	if rep.CPU == "" || rep.Runs != 2 || rep.LogicalCPUs < 1 {
+		t.Fatalf("report header %+v", rep)
+	}
+	// The baseline and every available kernel, on 1 and 2 threads, in that order.
+	want := append([]string{miner.Baseline}, availableKernels()...)
+	if len(rep.Results) != 2*len(want) {
+		t.Fatalf("%d results, want %d", len(rep.Results), 2*len(want))
+	}
+	for i, r := range rep.Results {
+		if r.Kernel != want[i/2] || r.Threads != 1+i%2 {
+			t.Fatalf("result %d is %s on %d threads", i, r.Kernel, r.Threads)
+		}
+		if r.Rate <= 0 || len(r.Runs) != 2 || r.Rate != median(r.Runs) || r.PerThread != r.Rate/float64(r.Threads) {
+			t.Fatalf("result %+v", r)
+		}
+		if (r.Threads == 1 && r.VsOne != 1) || (r.Kernel == miner.Baseline && r.VsBaseline != 1) || r.VsBaseline <= 0 {
+			t.Fatalf("ratios of %+v", r)
+		}
+	}
+}
+
+func TestBenchTable(t *testing.T) {
+	out, _, err := runCmd(t, "bench", "--threads", "1", "--seconds", "0.02", "--runs", "1", "--kernels", "generic")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"cpu ", "median of 1 runs", "kernel", "M nonces/s", "× baseline", "stdlib", "generic", "fastest"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "avx") || strings.Contains(out, "shani") {
+		t.Errorf("--kernels generic measured others:\n%s", out)
+	}
+}
+
+func TestBenchUsage(t *testing.T) {
+	for _, args := range [][]string{
+		{"--threads", "0"},
+		{"--runs", "0"},
+		{"--seconds", "-1"},
+		{"--kernels", "nope"},
+		{"extra"},
+		{"--bogus"},
+	} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			if _, _, err := runCmd(t, append([]string{"bench"}, args...)...); !errors.Is(err, errUsage) {
+				t.Fatalf("error %v, want errUsage", err)
+			}
+		})
+	}
+}
+
+func TestCPUModel(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct {
+		name, content, want string
+	}{
+		{"x86", "processor\t: 0\nvendor_id\t: GenuineIntel\nmodel name\t: Intel(R) Xeon(R) Processor\nflags\t: sha_ni\n\nprocessor\t: 1\nmodel name\t: other\n", "Intel(R) Xeon(R) Processor"},
+		{"arm", "processor\t: 0\nBogoMIPS\t: 50.00\n\nHardware\t: BCM2835\nModel\t: Raspberry Pi 4\n", "BCM2835"},
+		{"nothing", "processor\t: 0\n", "unknown"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(dir, tt.name)
+			if err := os.WriteFile(path, []byte(tt.content), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if got := cpuModel(path); !strings.HasPrefix(got, tt.want) {
+				t.Fatalf("cpuModel = %q, want %q", got, tt.want)
+			}
+		})
+	}
+	if got := cpuModel(filepath.Join(dir, "missing")); !strings.HasPrefix(got, "unknown") {
+		t.Fatalf("missing file: %q", got)
+	}
+}
+
+func TestMedian(t *testing.T) {
+	for _, tt := range []struct {
+		in   []float64
+		want float64
+	}{{nil, 0}, {[]float64{3}, 3}, {[]float64{5, 1, 3}, 3}, {[]float64{4, 1, 3, 2}, 2.5}} {
+		if got := median(tt.in); got != tt.want {
+			t.Errorf("median(%v) = %v, want %v", tt.in, got, tt.want)
+		}
+	}
+}
