@@ -35,6 +35,7 @@ var commands = []command{
 	{"decode", "print the messages of a pcap or pcapng capture, one line each", runDecode},
 	{"capture", "capture and decode live traffic on an interface (root); print the Wireshark plugin", runCapture},
 	{"bench", "measure every SHA-256d mining kernel against crypto/sha256 on 1..N threads", runBench},
+	{"mine", "mine N blocks into the local chain of devnet or regtest", runMine},
 }
 
 // errUsage marks a mistake in the command line; main exits with status 2.
