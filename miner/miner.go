@@ -345,16 +345,24 @@ func (s *session) loop(ctx context.Context) error {
 	}
 }
 
-// template makes a template on the current tip paying the session's script.
-func (s *session) template() (*Template, error) {
-	m := s.m
+// Template makes a template on the current tip paying script, with the
+// pool's transactions: the block the miner would search next. Run and
+// Generate make their own; this is for callers that want to look (an RPC
+// getblocktemplate, tests).
+func (m *Miner) Template(script []byte) (*Template, error) {
+	return m.template(script, true)
+}
+
+// template makes a template on the current tip, with the pool's transactions
+// if withTxs.
+func (m *Miner) template(script []byte, withTxs bool) (*Template, error) {
 	tip := m.cfg.Chain.Tip()
 	var entries []*mempool.Entry
-	if m.cfg.Pool != nil && s.empty != tip {
+	if m.cfg.Pool != nil && withTxs {
 		entries = m.cfg.Pool.Entries()
 	}
 	t, err := newTemplate(m.cfg.Chain.Params(), tip, entries, templateOptions{
-		script:    s.script,
+		script:    script,
 		tag:       []byte(m.cfg.Tag),
 		maxWeight: m.cfg.MaxWeight,
 		now:       m.cfg.Now(),
@@ -366,6 +374,12 @@ func (s *session) template() (*Template, error) {
 	m.stats.Templates++
 	m.mu.Unlock()
 	return t, nil
+}
+
+// template makes the session's next template, without transactions on a
+// parent where a block with transactions was refused.
+func (s *session) template() (*Template, error) {
+	return s.m.template(s.script, s.empty == nil || s.empty != s.m.cfg.Chain.Tip())
 }
 
 // renew makes a template on the (new) tip and starts it at once.

@@ -107,6 +107,10 @@ func TestGenerate(t *testing.T) {
 	m := newMiner(t, e.h, e.pool, Config{Threads: 2, OnBlock: func(f Found) { found = append(found, f) }})
 	start := e.h.Chain.Tip()
 	payout := chain.PayToPubKeyHashScript([20]byte{1, 2, 3})
+	if tm, err := m.Template(payout); err != nil || tm.Parent != start || len(tm.Txs) != 3 || tm.Fees != 80_000 ||
+		string(tm.Coinbase.Outputs[0].ScriptPubKey) != string(payout) {
+		t.Fatalf("Template: %+v, %v", tm, err)
+	}
 
 	hashes, err := m.Generate(t.Context(), 3, payout)
 	if err != nil {
