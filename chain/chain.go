@@ -208,15 +208,17 @@ func (c *Chain) InActiveChain(n *Node) bool {
 
 // Block reads a stored block.
 func (c *Chain) Block(n *Node) (*wire.Block, error) {
-	c.mu.RLock()
-	pos, have := n.Pos, n.Status&StatusHaveData != 0
-	c.mu.RUnlock()
-	if !have {
-		return nil, fmt.Errorf("chain: block %s: %w: no data", n.Hash, ErrNotFound)
-	}
-	raw, err := c.db.ReadBlock(pos)
+	raw, pending, err := c.rawBlock(n)
 	if err != nil {
-		return nil, fmt.Errorf("chain: block %s: %w", n.Hash, err)
+		return nil, err
+	}
+	pos := n.Pos
+	if pending {
+		b := new(wire.Block)
+		if err := b.Decode(raw); err != nil {
+			return nil, fmt.Errorf("chain: block %s: %w", n.Hash, err)
+		}
+		return b, nil
 	}
 	b := new(wire.Block)
 	if err := b.Decode(raw); err != nil {
@@ -234,15 +236,29 @@ func (c *Chain) Block(n *Node) (*wire.Block, error) {
 	return b, nil
 }
 
-// RawBlock reads a stored block's bytes.
+// RawBlock returns a block's bytes (treat them as read-only).
 func (c *Chain) RawBlock(n *Node) ([]byte, error) {
+	raw, _, err := c.rawBlock(n)
+	return raw, err
+}
+
+// rawBlock returns a block's bytes from the pending batch or from disk.
+func (c *Chain) rawBlock(n *Node) (raw []byte, pending bool, err error) {
 	c.mu.RLock()
+	raw, pending = c.pending.bodies[n]
 	pos, have := n.Pos, n.Status&StatusHaveData != 0
 	c.mu.RUnlock()
-	if !have {
-		return nil, fmt.Errorf("chain: block %s: %w: no data", n.Hash, ErrNotFound)
+	switch {
+	case pending:
+		return raw, true, nil
+	case !have:
+		return nil, false, fmt.Errorf("chain: block %s: %w: no data", n.Hash, ErrNotFound)
 	}
-	return c.db.ReadBlock(pos)
+	raw, err = c.db.ReadBlock(pos)
+	if err != nil {
+		return nil, false, fmt.Errorf("chain: block %s: %w", n.Hash, err)
+	}
+	return raw, false, nil
 }
 
 // Coin returns the unspent output at op in the active chain's UTXO set.

@@ -14,7 +14,8 @@ import (
 type Status uint8
 
 const (
-	// StatusHaveData: the block's body is stored.
+	// StatusHaveData: the block's body is stored (or accepted and waiting
+	// for the next commit to write it; Chain.Block serves it either way).
 	StatusHaveData Status = 1 << iota
 	// StatusValid: the block was fully validated and connected (it may have
 	// been disconnected since by a reorganization).
@@ -40,7 +41,7 @@ type Node struct {
 	Work   uint256.Int // total work of the chain ending here
 	Status Status
 	Seq    uint64         // arrival order: the first seen wins between equal work
-	Pos    store.BlockPos // where the body is stored (when StatusHaveData)
+	Pos    store.BlockPos // where the body is stored (zero until it is written)
 
 	// skip points to an ancestor further back (chosen as in Bitcoin Core), so
 	// that Ancestor takes O(log n) steps instead of walking every parent.

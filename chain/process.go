@@ -176,13 +176,7 @@ func (c *Chain) checkTip() error {
 }
 
 // hasData reports whether n's body is stored or about to be.
-func (c *Chain) hasData(n *Node) bool {
-	if n.Status&StatusHaveData != 0 {
-		return true
-	}
-	_, ok := c.pending.bodies[n]
-	return ok
-}
+func (c *Chain) hasData(n *Node) bool { return n.Status&StatusHaveData != 0 }
 
 // link marks n linked (it and all its ancestors have data) if it is, making it
 // a candidate, and links the blocks that were waiting for it.
@@ -455,6 +449,7 @@ func (c *Chain) acceptBlock(b *wire.Block, raw []byte) (*Node, error) {
 	}
 	c.pending.bodies[n] = raw
 	c.pending.bodyBytes += len(raw)
+	n.Status |= StatusHaveData // written at the next commit; served from memory until then
 	c.pending.dirty[n] = struct{}{}
 	c.link(n)
 	return n, nil
@@ -569,17 +564,8 @@ func (c *Chain) activate(batchLimit int) error {
 	}
 }
 
-// body returns a block to connect: from the pending batch or from disk.
-func (c *Chain) body(n *Node) (*wire.Block, error) {
-	if raw, ok := c.pending.bodies[n]; ok {
-		b := new(wire.Block)
-		if err := b.Decode(raw); err != nil {
-			return nil, fmt.Errorf("chain: block %s: %w", n.Hash, err)
-		}
-		return b, nil
-	}
-	return c.Block(n)
-}
+// body returns a block to connect (from the pending batch or from disk).
+func (c *Chain) body(n *Node) (*wire.Block, error) { return c.Block(n) }
 
 // connectTip connects n, whose parent is the tip.
 func (c *Chain) connectTip(n *Node) error {
@@ -698,7 +684,9 @@ func (c *Chain) commit() error {
 		return fail(err)
 	}
 	events := p.events
+	c.mu.Lock() // readers look for bodies in the pending batch
 	c.pending = newPending()
+	c.mu.Unlock()
 	c.deliver(events)
 	return nil
 }

@@ -24,9 +24,10 @@
 // headers show it has them: a window of DownloadWindow (1,024) blocks past the
 // tip, at most MaxInFlight (16) requests per peer. If the first block of the
 // window is still missing StallTimeout (2 s) after it was asked for, the peer
-// holding it is stalling: its requests go to other peers and the timeout
-// doubles (back down as blocks arrive). A peer that disconnects loses its
-// requests the same way. Blocks may arrive in any order; the chain connects
+// holding it is stalling: its requests go to other peers, it is given no more
+// while others can serve them (until it delivers a block again), and the
+// timeout doubles (back down as blocks arrive). A peer that disconnects loses
+// its requests the same way. Blocks may arrive in any order; the chain connects
 // them in order.
 //
 // # Identity and duplicates

@@ -171,16 +171,22 @@ func (s *Server) onBlock(p *peer.Peer, st *peerState, b *wire.Block) error {
 	hash := b.Hash()
 	s.mu.Lock()
 	st.known.add(hash)
+	s.stats.BlocksReceived++
+	s.mu.Unlock()
+
+	n, err := s.chain.ProcessBlock(b, nil)
+
+	// Release the request only now that the chain has the block: released
+	// earlier, another goroutine's schedule would ask for it again.
+	s.mu.Lock()
+	st.stalled = false // it delivers again
 	if r, ok := s.inflight[hash]; ok {
 		r.peer.inflight--
 		delete(s.inflight, hash)
 		// A block arrived: relax the stall timeout (Bitcoin Core's 0.85).
 		s.stallTimeout = max(StallTimeout, time.Duration(float64(s.stallTimeout)*0.85))
 	}
-	s.stats.BlocksReceived++
 	s.mu.Unlock()
-
-	n, err := s.chain.ProcessBlock(b, nil)
 	switch {
 	case err == nil, errors.Is(err, chain.ErrDuplicate):
 	case errors.Is(err, chain.ErrUnknownParent):

@@ -16,15 +16,16 @@ import (
 // testNode is an in-process node: a chain in memory, a mempool and a server
 // listening on loopback.
 type testNode struct {
-	t    *testing.T
+	t    testing.TB
 	h    *chaintest.Harness
 	pool *mempool.Pool
 	srv  *Server
 	tips chan *chain.Node // every tip, as the chain reports it
 	txs  chan sha256d.Hash
+	stop func() // stops the server (also done when the test ends)
 }
 
-func startNode(t *testing.T, h *chaintest.Harness, tweak func(*Config)) *testNode {
+func startNode(t testing.TB, h *chaintest.Harness, tweak func(*Config)) *testNode {
 	t.Helper()
 	n := &testNode{t: t, h: h, tips: make(chan *chain.Node, 100_000), txs: make(chan sha256d.Hash, 10_000)}
 	n.pool = mempool.New(h.Chain, mempool.Config{})
@@ -50,7 +51,9 @@ func startNode(t *testing.T, h *chaintest.Harness, tweak func(*Config)) *testNod
 			t.Errorf("server: %v", err)
 		}
 	})
-	t.Cleanup(func() { cancel(); wg.Wait() })
+	var once sync.Once
+	n.stop = func() { once.Do(func() { cancel(); wg.Wait() }) }
+	t.Cleanup(n.stop)
 	select {
 	case <-srv.Started():
 	case <-time.After(10 * time.Second):

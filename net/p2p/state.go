@@ -35,8 +35,8 @@ type peerState struct {
 	addrRefill  time.Time
 	gotGetAddr  bool
 	ready       bool
-	unconnected int         // headers messages in a row that did not connect
-	stalledOn   *chain.Node // the block it last stalled on
+	unconnected int  // headers messages in a row that did not connect
+	stalled     bool // stalled the download and has delivered nothing since
 }
 
 func newPeerState(outbound bool, addr netip.AddrPort, persistent bool, now time.Time) *peerState {

@@ -51,7 +51,7 @@ func (s *Server) schedule() {
 				}
 			}
 			r.peer.inflight = 0
-			r.peer.stalledOn = n
+			r.peer.stalled = true
 			s.stallTimeout = min(2*s.stallTimeout, MaxStallTimeout)
 			s.stats.Stalls++
 		}
@@ -95,14 +95,14 @@ func (s *Server) othersHave(n *chain.Node, st *peerState) bool {
 }
 
 // pickPeer chooses the least loaded peer that has n and room for another
-// request (not the one that last stalled on n, while another can serve it).
+// request. A peer that stalled gets nothing while another can serve n.
 func (s *Server) pickPeer(n *chain.Node) *peerState {
 	var best *peerState
 	for _, st := range s.peers {
 		if !st.hasBlock(n) || st.inflight >= MaxInFlight {
 			continue
 		}
-		if st.stalledOn == n && s.othersHave(n, st) {
+		if st.stalled && s.othersHave(n, st) {
 			continue
 		}
 		if best == nil || st.inflight < best.inflight {
