@@ -9,6 +9,7 @@ import (
 	"os"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -24,7 +25,8 @@ func runBench(ctx context.Context, args []string, io stdio) error {
 			"short runs, taken in turns across all cells so that a passing disturbance (another process,\n"+
 			"a frequency change) touches every cell a little rather than one a lot. \"x baseline\" is\n"+
 			"the rate over the baseline's at the same number of threads, \"x 1 thread\" over the\n"+
-			"same kernel's on one thread.",
+			"same kernel's on one thread. \"cpu share\" is the CPU time the threads got over their wall\n"+
+			"time: well below 1, other processes were competing for the cores and the cell reads low.",
 		"  renga bench\n"+
 			"  renga bench --threads 4 --seconds 2 --json")
 	threads := fs.Int("threads", runtime.GOMAXPROCS(0), "measure on 1 to this many threads")
@@ -57,12 +59,18 @@ func runBench(ctx context.Context, args []string, io stdio) error {
 	for r := range *runs {
 		for _, c := range cells {
 			show.update(r, *runs, c)
+			cpu0, cpuOK := processCPU()
+			wall0 := time.Now()
 			m, err := miner.Measure(ctx, c.Kernel, c.Threads, per)
 			if err != nil {
 				show.clear()
 				return fmt.Errorf("bench %s on %d threads: %w", c.Kernel, c.Threads, err)
 			}
 			c.Runs = append(c.Runs, m.Rate())
+			if cpu1, ok := processCPU(); ok && cpuOK {
+				c.cpu += cpu1 - cpu0
+				c.wall += time.Since(wall0)
+			}
 		}
 	}
 	show.clear()
@@ -108,20 +116,24 @@ func benchKernels(only string) ([]string, error) {
 
 // benchCell is one kernel on one number of threads, with the rate of each run.
 type benchCell struct {
-	Kernel  string
-	Threads int
-	Runs    []float64 // nonces per second
+	Kernel    string
+	Threads   int
+	Runs      []float64     // nonces per second
+	cpu, wall time.Duration // process CPU time and wall time of the runs
 }
 
 // benchResult is a row of the table.
 type benchResult struct {
-	Kernel     string    `json:"kernel"`
-	Threads    int       `json:"threads"`
-	Rate       float64   `json:"nonces_per_second"` // median of the runs
-	PerThread  float64   `json:"per_core"`
-	VsBaseline float64   `json:"vs_baseline"`   // over the baseline at the same thread count
-	VsOne      float64   `json:"vs_one_thread"` // over the same kernel on one thread
-	Runs       []float64 `json:"runs"`
+	Kernel     string  `json:"kernel"`
+	Threads    int     `json:"threads"`
+	Rate       float64 `json:"nonces_per_second"` // median of the runs
+	PerThread  float64 `json:"per_core"`
+	VsBaseline float64 `json:"vs_baseline"`   // over the baseline at the same thread count
+	VsOne      float64 `json:"vs_one_thread"` // over the same kernel on one thread
+	// CPUShare is the CPU time the process used over the wall time of the
+	// runs times the threads: about 1 on a quiet machine (0 if unknown).
+	CPUShare float64   `json:"cpu_share"`
+	Runs     []float64 `json:"runs"`
 }
 
 type benchReport struct {
@@ -152,7 +164,12 @@ func summarize(cells []*benchCell) []benchResult {
 	var out []benchResult
 	for _, c := range cells {
 		r := median(c.Runs)
+		share := 0.0
+		if c.wall > 0 {
+			share = c.cpu.Seconds() / c.wall.Seconds() / float64(c.Threads)
+		}
 		out = append(out, benchResult{
+			CPUShare:   share,
 			Kernel:     c.Kernel,
 			Threads:    c.Threads,
 			Rate:       r,
@@ -190,16 +207,61 @@ func (r *benchReport) print(w io.Writer) {
 	}
 	fmt.Fprintf(w, "method   median of %d runs of %.2fs per cell, runs in turns across cells\n\n", r.Runs, r.Seconds/float64(r.Runs))
 	tw := tabwriter.NewWriter(w, 0, 0, 3, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "kernel\tthreads\tM nonces/s\tper core\t× baseline\t× 1 thread\t")
+	fmt.Fprintln(tw, "kernel\tthreads\tM nonces/s\tper core\t× baseline\t× 1 thread\tcpu share\t")
 	var best benchResult
 	for _, x := range r.Results {
-		fmt.Fprintf(tw, "%s\t%d\t%.2f\t%.2f\t%.2f\t%.2f\t\n", x.Kernel, x.Threads, x.Rate/1e6, x.PerThread/1e6, x.VsBaseline, x.VsOne)
+		fmt.Fprintf(tw, "%s\t%d\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t\n", x.Kernel, x.Threads, x.Rate/1e6, x.PerThread/1e6, x.VsBaseline, x.VsOne, x.CPUShare)
 		if x.Rate > best.Rate {
 			best = x
 		}
 	}
 	tw.Flush()
 	fmt.Fprintf(w, "\nfastest  %s on %d threads: %.2f M nonces/s, %.2f× the baseline\n", best.Kernel, best.Threads, best.Rate/1e6, best.VsBaseline)
+	if low := r.starved(); len(low) > 0 {
+		fmt.Fprintf(w, "warning  %s got less than %.0f%% of the CPU time of their threads: other processes\n"+
+			"         were running; rerun on a quiet machine\n", strings.Join(low, ", "), starvedShare*100)
+	}
+}
+
+// starvedShare is the CPU share below which a cell is reported as starved.
+const starvedShare = 0.9
+
+// starved lists the cells whose threads did not get the CPU to themselves.
+func (r *benchReport) starved() []string {
+	var low []string
+	for _, x := range r.Results {
+		if x.CPUShare > 0 && x.CPUShare < starvedShare {
+			low = append(low, fmt.Sprintf("%s×%d (%.0f%%)", x.Kernel, x.Threads, x.CPUShare*100))
+		}
+	}
+	return low
+}
+
+// processCPU returns the CPU time (user and system) this process has used,
+// from /proc/self/stat, in clock ticks of 10 ms (Linux's USER_HZ for /proc
+// is 100 on every architecture). It is how bench notices other processes
+// competing for the cores: its threads then get less CPU than wall time.
+func processCPU() (time.Duration, bool) {
+	raw, err := os.ReadFile("/proc/self/stat")
+	if err != nil {
+		return 0, false
+	}
+	// The command name (field 2) is in parentheses and may hold spaces;
+	// utime and stime are fields 14 and 15, the 12th and 13th after it.
+	i := strings.LastIndexByte(string(raw), ')')
+	if i < 0 {
+		return 0, false
+	}
+	f := strings.Fields(string(raw[i+1:]))
+	if len(f) < 13 {
+		return 0, false
+	}
+	utime, err1 := strconv.ParseUint(f[11], 10, 64)
+	stime, err2 := strconv.ParseUint(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, false
+	}
+	return time.Duration(utime+stime) * 10 * time.Millisecond, true
 }
 
 // cpuModel returns the CPU's model name from /proc/cpuinfo (the first

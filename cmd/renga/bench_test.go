@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/renga-p2p/renga/miner"
 )
@@ -116,5 +117,40 @@ func TestMedian(t *testing.T) {
 		if got := median(tt.in); got != tt.want {
 			t.Errorf("median(%v) = %v, want %v", tt.in, got, tt.want)
 		}
+	}
+}
+
+func TestBenchStarvedWarning(t *testing.T) {
+	rep := benchReport{CPU: "test", Runs: 1, Seconds: 1, Results: []benchResult{
+		{Kernel: miner.Baseline, Threads: 1, Rate: 4e6, CPUShare: 1.01},
+		{Kernel: miner.Baseline, Threads: 2, Rate: 4e6, CPUShare: 0.55},
+		{Kernel: "generic", Threads: 1, Rate: 2e6}, // share unknown
+	}}
+	var out strings.Builder
+	rep.print(&out)
+	if !strings.Contains(out.String(), "warning  stdlib×2 (55%)") || strings.Contains(out.String(), "generic×1") {
+		t.Fatalf("output:\n%s", out.String())
+	}
+	rep.Results[1].CPUShare = 0.95
+	out.Reset()
+	rep.print(&out)
+	if strings.Contains(out.String(), "warning") {
+		t.Fatalf("warned on a quiet run:\n%s", out.String())
+	}
+}
+
+func TestProcessCPU(t *testing.T) {
+	if _, err := os.Stat("/proc/self/stat"); err != nil {
+		t.Skip("no /proc/self/stat here")
+	}
+	before, ok := processCPU()
+	if !ok {
+		t.Fatal("cannot read this process's CPU time")
+	}
+	if _, err := miner.Measure(t.Context(), miner.Baseline, 1, 50*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	if after, _ := processCPU(); after <= before {
+		t.Fatalf("CPU time %v after hashing, %v before", after, before)
 	}
 }
