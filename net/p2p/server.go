@@ -239,7 +239,7 @@ func (s *Server) Run(ctx context.Context) error {
 	if s.cfg.Discovery != nil && len(s.cfg.Connect) == 0 {
 		if err := s.startDiscovery(ctx); err != nil {
 			if ln != nil {
-				ln.Close()
+				err = errors.Join(err, ln.Close())
 			}
 			s.wg.Wait()
 			return err
@@ -248,8 +248,9 @@ func (s *Server) Run(ctx context.Context) error {
 	s.wg.Go(func() { s.maintain(ctx) })
 	close(s.started)
 	<-ctx.Done()
+	var closeErr error
 	if ln != nil {
-		ln.Close()
+		closeErr = ln.Close()
 	}
 	s.mu.Lock()
 	for p := range s.peers {
@@ -257,11 +258,11 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	s.mu.Unlock()
 	s.wg.Wait()
-	var err error
+	var saveErr error
 	if s.cfg.AddrBook != "" {
-		err = s.book.Save(s.cfg.AddrBook)
+		saveErr = s.book.Save(s.cfg.AddrBook)
 	}
-	return errors.Join(err, s.chain.Flush())
+	return errors.Join(closeErr, saveErr, s.chain.Flush())
 }
 
 func (s *Server) startDiscovery(ctx context.Context) error {

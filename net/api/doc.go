@@ -1,0 +1,22 @@
+// Package api is the node's JSON-RPC interface over HTTP, with bitcoind's
+// method names, parameters and result shapes where bitcoind has them, so that
+// tools written for bitcoind (and `renga cli`) work unchanged:
+//
+//	getblockchaininfo getblockcount getbestblockhash getblockhash getblock
+//	getblockheader getrawtransaction sendrawtransaction getrawmempool
+//	getmempoolinfo getpeerinfo getnetworkinfo getconnectioncount getmininginfo
+//	addnode disconnectnode generatetoaddress submitblock scantxoutset stop
+//
+// Requests are JSON-RPC 1.0 or 2.0, single or batched. Authentication is
+// bitcoind's cookie: at start the server writes "__cookie__:<random hex>" to
+// a file (mode 0600) in the data directory and accepts HTTP basic
+// authentication with that user and password; the file is removed at
+// shutdown. The server listens on loopback only. GET /metrics serves a few
+// gauges and counters in Prometheus' text format, without authentication.
+//
+// Errors use bitcoind's codes (-5 not found, -8 invalid parameter, -25/-26/-27
+// transaction rejected, -32601 unknown method, …).
+//
+// The server is safe for concurrent use; Run blocks until its context ends
+// and shuts the HTTP server down gracefully.
+package api

@@ -1,0 +1,38 @@
+package api
+
+import (
+	"fmt"
+	"net/http"
+)
+
+// serveMetrics writes a few gauges and counters in Prometheus' text format.
+func (s *Server) serveMetrics(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+	tip := s.cfg.Chain.Tip()
+	gauge := func(name, help string, v any) {
+		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s gauge\n%s %v\n", name, help, name, name, v)
+	}
+	counter := func(name, help string, v any) {
+		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s counter\n%s %v\n", name, help, name, name, v)
+	}
+	gauge("renga_height", "Height of the active chain's tip.", tip.Height)
+	if best := s.cfg.Chain.BestHeader(); best != nil {
+		gauge("renga_headers", "Height of the best known header.", best.Height)
+	}
+	if s.cfg.Pool != nil {
+		info := s.cfg.Pool.Info()
+		gauge("renga_mempool_transactions", "Transactions in the mempool.", info.Count)
+		gauge("renga_mempool_bytes", "Bytes of transactions in the mempool.", info.Bytes)
+	}
+	if s.cfg.P2P != nil {
+		gauge("renga_peers", "Connected peers.", len(s.cfg.P2P.Peers()))
+		st := s.cfg.P2P.Stats()
+		counter("renga_blocks_received_total", "Blocks received from peers.", st.BlocksReceived)
+		counter("renga_blocks_served_total", "Blocks sent to peers.", st.BlocksServed)
+		counter("renga_download_stalls_total", "Peers that stalled the block download.", st.Stalls)
+		counter("renga_peers_discouraged_total", "Peers disconnected for misbehaving.", st.Discouraged)
+	}
+	if s.cfg.Miner != nil {
+		gauge("renga_hashrate", "Local mining rate in hashes per second.", s.cfg.Miner.Hashrate())
+	}
+}
