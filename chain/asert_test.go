@@ -84,8 +84,9 @@ func recovery(p *Params, seed uint64, factor float64) (seconds, wander float64) 
 
 // TestASERTRecovery measures devnet's difficulty rule in simulation (simulated
 // seconds, not wall-clock): after the hashrate jumps or drops tenfold, how long
-// until the difficulty is right again, for several half-lives. Devnet's must
-// recover within three minutes of a rise and five of a fall.
+// until the difficulty is right again, for several half-lives and solve-time
+// clamps. Devnet's must recover within three minutes of a rise and five of a
+// fall.
 func TestASERTRecovery(t *testing.T) {
 	median := func(p *Params, factor float64) (float64, float64) {
 		var rs, ss []float64
@@ -97,16 +98,89 @@ func TestASERTRecovery(t *testing.T) {
 		sortFloats(ss)
 		return rs[len(rs)/2], ss[len(ss)/2]
 	}
-	for _, hl := range []int64{30, 60, 120, 300} {
+	for _, tt := range []struct{ halfLife, maxSolve int64 }{
+		{30, 60}, {60, 60}, {120, 60}, {300, 60},
+		{60, 30}, {60, 120}, {60, 1 << 40},
+	} {
 		p := *Devnet
-		p.ASERTHalfLife = hl
+		p.ASERTHalfLife, p.ASERTMaxSolve = tt.halfLife, tt.maxSolve
 		up, spread := median(&p, 10)
 		down, _ := median(&p, 0.1)
-		t.Logf("half-life %3ds: difficulty right again %4.0fs after a tenfold rise, %4.0fs after a tenfold fall; "+
-			"steady state: expected interval within ×%.2f (one standard deviation)", hl, up, down, math.Exp(spread))
-		if hl == Devnet.ASERTHalfLife && (up > 180 || down > 300) {
-			t.Errorf("devnet's half-life of %ds recovers in %.0fs and %.0fs: over five minutes", hl, up, down)
+		t.Logf("half-life %3ds, max solve %13ds: difficulty right again %4.0fs after a tenfold rise, %4.0fs after a tenfold fall; "+
+			"steady state: expected interval within ×%.2f (one standard deviation)", tt.halfLife, tt.maxSolve, up, down, math.Exp(spread))
+		if tt.halfLife == Devnet.ASERTHalfLife && tt.maxSolve == Devnet.ASERTMaxSolve && (up > 180 || down > 300) {
+			t.Errorf("devnet's rule recovers in %.0fs and %.0fs: over three and five minutes", up, down)
 		}
+	}
+}
+
+// TestASERTAfterIdle: a devnet left idle for a day (or started a month after
+// its genesis) mines at its usual pace when its miners come back, instead of
+// owing its schedule thousands of blocks at the easiest target.
+func TestASERTAfterIdle(t *testing.T) {
+	for _, idle := range []float64{86400, 30 * 86400} {
+		base := expectedHashes(Devnet.Genesis.Header.Bits) / float64(Devnet.TargetSpacing)
+		var counts []float64
+		for seed := range uint64(9) {
+			s := newASERTSim(Devnet, seed, base)
+			for range 500 {
+				s.step()
+			}
+			before := expectedHashes(Devnet.NextBits(s.tip))
+			s.now += idle
+			s.step() // the first block after the pause
+			if eased := before / expectedHashes(Devnet.NextBits(s.tip)); eased > 1.9 {
+				t.Fatalf("idle %.0fs: the block after the pause eased the target ×%.2f (at most ×1.89)", idle, eased)
+			}
+			start, n := s.now, 0
+			for s.now-start < 600 {
+				s.step()
+				n++
+			}
+			counts = append(counts, float64(n))
+		}
+		sortFloats(counts)
+		// 600 s at 5 s a block is 120 blocks; the absolute aserti3-2d would
+		// mine idle/5 of them (17,280 for a day) at the easiest target.
+		if m := counts[len(counts)/2]; m < 60 || m > 240 {
+			t.Errorf("idle %.0fs: median %.0f blocks in the 10 minutes after the pause, want about 120", idle, m)
+		} else {
+			t.Logf("idle %.0fs: median %.0f blocks in the 10 minutes after the pause (120 expected)", idle, m)
+		}
+	}
+}
+
+// TestASERTClamp: the solve time counts at most ASERTMaxSolve either way, so
+// a block dated two hours ahead eases its child by only ×1.89 and its child,
+// dated back, takes that back.
+func TestASERTClamp(t *testing.T) {
+	p := Devnet
+	g := newNode(&p.Genesis.Header, p.GenesisHash, nil)
+	child := func(parent *Node, dt int64) *Node {
+		h := wire.Header{Version: 4, PrevBlock: parent.Hash, Time: uint32(int64(parent.Header.Time) + dt), Bits: p.NextBits(parent)}
+		return newNode(&h, h.Hash(), parent)
+	}
+	b1 := child(g, 30*86400) // a month after genesis
+	if b1.Header.Bits != p.Genesis.Header.Bits {
+		t.Fatalf("block 1 bits %08x, want genesis bits %08x", b1.Header.Bits, p.Genesis.Header.Bits)
+	}
+	b2 := child(b1, 5)
+	if eased := expectedHashes(b1.Header.Bits) / expectedHashes(b2.Header.Bits); eased < 1.85 || eased > 1.9 {
+		t.Fatalf("a month's pause eased the target ×%.3f, want ×1.89 (the clamp)", eased)
+	}
+	b3 := child(b2, 5)
+	if b3.Header.Bits != b2.Header.Bits {
+		t.Fatalf("a block on schedule changed the bits: %08x after %08x", b3.Header.Bits, b2.Header.Bits)
+	}
+	ahead := child(b3, 7200)
+	back := child(ahead, -7200+10)
+	eased := expectedHashes(b3.Header.Bits) / expectedHashes(p.NextBits(ahead))
+	if eased < 1.85 || eased > 1.9 {
+		t.Fatalf("two hours ahead eased the target ×%.3f, want ×1.89 (the clamp)", eased)
+	}
+	net := expectedHashes(b3.Header.Bits) / expectedHashes(p.NextBits(back))
+	if net > 1.0 {
+		t.Fatalf("ahead then back eased the target ×%.3f in all", net)
 	}
 }
 

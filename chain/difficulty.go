@@ -13,8 +13,8 @@ const (
 	RetargetBitcoin DifficultyRule = iota
 	// RetargetNone: the bits never change (regtest).
 	RetargetNone
-	// RetargetASERT: aserti3-2d, an exponential moving target recomputed for
-	// every block from an anchor block (devnet).
+	// RetargetASERT: aserti3-2d's exponential moving target, recomputed for
+	// every block from its parent's, each solve time clamped (devnet).
 	RetargetASERT
 )
 
@@ -52,32 +52,37 @@ func (p *Params) bitcoinBits(parent *Node) uint32 {
 	return TargetToCompact(&t)
 }
 
-// asertBits is aserti3-2d: the target doubles (halves) for every half-life the
-// chain falls behind (gets ahead of) its ideal schedule since the anchor, which
-// is the genesis block here (its "parent time" is one spacing before it). The
-// power of two is computed in 16-bit fixed point with the spec's cubic
-// approximation of 2^x on [0, 1), so every node gets the same bits.
+// asertBits is the exponential rule of aserti3-2d applied block by block:
+// the child's target is the parent's times 2^((solve − spacing)/half-life),
+// where solve is the parent's time minus the grandparent's, clamped to
+// ±[Params.ASERTMaxSolve]. Without the clamp this telescopes to aserti3-2d
+// anchored at genesis: the target doubles for every half-life the chain falls
+// behind its ideal schedule. The absolute form suits a chain that never
+// stops; a devnet is started weeks after its genesis and left idle overnight,
+// and the absolute form would then owe the schedule thousands of blocks at the
+// easiest target. Clamped, a pause of any length eases the next block by at
+// most 2^((max solve − spacing)/half-life), and a timestamp set far ahead and
+// then far back gains nothing. The power of two is computed in 16-bit fixed
+// point with the spec's cubic approximation of 2^x on [0, 1), so every node
+// gets the same bits. Block 1 carries the genesis bits.
 func (p *Params) asertBits(parent *Node) uint32 {
-	anchorTarget, _, _ := CompactToTarget(p.Genesis.Header.Bits)
-	anchorParentTime := int64(p.Genesis.Header.Time) - p.TargetSpacing
-	timeDelta := int64(parent.Header.Time) - anchorParentTime
-	heightDelta := int64(parent.Height) // anchor height is 0
+	if parent.Parent == nil {
+		return p.Genesis.Header.Bits
+	}
+	solve := int64(parent.Header.Time) - int64(parent.Parent.Header.Time)
+	solve = min(max(solve, -p.ASERTMaxSolve), p.ASERTMaxSolve)
 
 	// Go's division truncates toward zero, as the reference C++ does.
-	exponent := (timeDelta - p.TargetSpacing*(heightDelta+1)) * 65536 / p.ASERTHalfLife
+	exponent := (solve - p.TargetSpacing) * 65536 / p.ASERTHalfLife
 	shifts := exponent >> 16 // arithmetic shift: floor
 	frac := uint64(uint16(exponent))
 	factor := 65536 + (195766423245049*frac+971821376*frac*frac+5127*frac*frac*frac+1<<47)>>48
 
-	var next uint256.Int
-	next.Mul(&anchorTarget, uint256.NewInt(factor))
+	next, _, _ := CompactToTarget(parent.Header.Bits)
+	next.Mul(&next, uint256.NewInt(factor))
 	switch {
 	case shifts < 0:
-		if -shifts >= 256 {
-			next.Clear()
-		} else {
-			next.Rsh(&next, uint(-shifts))
-		}
+		next.Rsh(&next, uint(-shifts)) // at most ASERTMaxSolve/half-life + 1 bits
 	case shifts > 0:
 		if int(shifts)+next.BitLen() > 256 {
 			return p.PowLimitBits // would overflow: far easier than the limit
@@ -94,18 +99,29 @@ func (p *Params) asertBits(parent *Node) uint32 {
 	return TargetToCompact(&next)
 }
 
-// devnetHalfLife is devnet's ASERT half-life: the time the chain must fall
-// behind (or get ahead of) its schedule for the target to double (halve).
-// TestASERTRecovery measures it in simulation (median of 9 runs; "right" means
-// the next block's expected interval within 20% of 5 s):
+// devnetHalfLife is devnet's half-life: the time the chain must fall behind
+// (or get ahead of) its schedule for the target to double (halve).
+// devnetMaxSolve bounds one block's say in that. TestASERTRecovery measures
+// them in simulation (median of 9 runs; "right" means the next block's
+// expected interval within 20% of 5 s):
 //
-//	half-life  right again after ×10 hashrate  after ÷10   steady-state wander
-//	   30 s            72 s                      151 s          ×1.29
-//	   60 s           100 s                      273 s          ×1.19
-//	  120 s           209 s                      627 s          ×1.12
-//	  300 s           593 s                     1686 s          ×1.06
+//	half-life  max solve  right again after ×10 hashrate  after ÷10  steady-state wander
+//	   30 s       60 s            71 s                     183 s          ×1.29
+//	   60 s       60 s           100 s                     293 s          ×1.19
+//	  120 s       60 s           211 s                     675 s          ×1.12
+//	  300 s       60 s           595 s                    1850 s          ×1.06
+//	   60 s       30 s           100 s                     419 s          ×1.19
+//	   60 s      120 s           100 s                     288 s          ×1.19
+//	   60 s       none           100 s                     273 s          ×1.19
 //
 // 60 s recovers within a few minutes either way (a fall takes longer: the slow
 // blocks must happen before the target can ease) while keeping the target
-// within about ±19% of right in steady state.
-const devnetHalfLife = 60
+// within about ±19% of right in steady state. A max solve of 12 spacings is
+// rarely reached at a steady hashrate (e^-12 of blocks), costs 20 s of the
+// recovery from a fall (the clamp holds back the slowest blocks) and lets one
+// block ease the next by at most 2^(55/60) = ×1.89; TestASERTAfterIdle shows
+// a day's pause followed by the usual pace.
+const (
+	devnetHalfLife = 60
+	devnetMaxSolve = 60
+)

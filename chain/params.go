@@ -36,6 +36,7 @@ type Params struct {
 	Magic         wire.Magic
 	DefaultPort   uint16
 	DiscoveryPort uint16 // UDP port of LAN discovery; 0 where discovery is off by default
+	RPCPort       uint16 // JSON-RPC on loopback (bitcoind's for mainnet and regtest)
 
 	Genesis     *wire.Block
 	GenesisHash sha256d.Hash // constant, checked against Genesis by the tests
@@ -46,6 +47,7 @@ type Params struct {
 	TargetSpacing  int64 // seconds between blocks
 	TargetTimespan int64 // seconds per retarget window (RetargetBitcoin)
 	ASERTHalfLife  int64 // seconds (RetargetASERT)
+	ASERTMaxSolve  int64 // seconds: one block's solve time counts at most this much either way (RetargetASERT)
 
 	SubsidyHalvingInterval int32
 	CoinbaseMaturity       int32
@@ -93,6 +95,7 @@ var Mainnet = &Params{
 	Name:        "mainnet",
 	Magic:       wire.Magic{0xf9, 0xbe, 0xb4, 0xd9},
 	DefaultPort: 8333,
+	RPCPort:     8332,
 	Genesis: mustBlock("0100000000000000000000000000000000000000000000000000000000000000000000003ba3edfd7a7b12b2" +
 		"7ac72c3e67768f617fc81bc3888a51323a9fb8aa4b1e5e4a29ab5f49ffff001d1dac2b7c01" + bitcoinGenesisTx),
 	GenesisHash:            sha256d.MustParseHash("000000000019d6689c085ae165831e934ff763ae46a2a6c172b3f1b60a8ce26f"),
@@ -118,6 +121,7 @@ var Regtest = &Params{
 	Name:        "regtest",
 	Magic:       wire.Magic{0xfa, 0xbf, 0xb5, 0xda},
 	DefaultPort: 18444,
+	RPCPort:     18443,
 	Genesis: mustBlock("0100000000000000000000000000000000000000000000000000000000000000000000003ba3edfd7a7b12b2" +
 		"7ac72c3e67768f617fc81bc3888a51323a9fb8aa4b1e5e4adae5494dffff7f200200000001" + bitcoinGenesisTx),
 	GenesisHash:            sha256d.MustParseHash("0f9188f13cb7b2c71f2a335e3a4fc328bf5beb436012afca590b1a11466e2206"),
@@ -147,6 +151,7 @@ var Devnet = &Params{
 	Magic:         wire.Magic{0xd5, 0xe1, 0xb6, 0xa7},
 	DefaultPort:   28333,
 	DiscoveryPort: 28334,
+	RPCPort:       28332,
 	// "Renga devnet 2026-11-21: each verse hangs on the one before", paying 50
 	// coins to OP_RETURN; time 2026-11-21T00:00:00Z, bits 0x1d400000 (2^26
 	// hashes expected), nonce 4156888.
@@ -161,6 +166,7 @@ var Devnet = &Params{
 	Difficulty:             RetargetASERT,
 	TargetSpacing:          5,
 	ASERTHalfLife:          devnetHalfLife,
+	ASERTMaxSolve:          devnetMaxSolve,
 	SubsidyHalvingInterval: 210_000,
 	CoinbaseMaturity:       20,
 	BIP34Height:            1,
