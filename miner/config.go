@@ -66,8 +66,8 @@ type Config struct {
 	RefreshInterval time.Duration
 	// OnBlock is called with every block the miner finds, after the chain
 	// has processed it, on the miner's coordinating goroutine (so one at a
-	// time, in order). It must return quickly and must not call the Miner.
-	// Nil ignores them; Stats counts them either way.
+	// time, in order). It must return quickly; it may call Stats, not Run or
+	// Generate. Nil ignores them; Stats counts them either way.
 	OnBlock func(Found)
 	// Logger receives blocks found at Info and refusals at Error. Nil
 	// discards.

@@ -61,6 +61,7 @@
 // time from any goroutine: the kernel, the threads, the height being mined,
 // nonces scanned and the rate, blocks found, stale and refused, templates,
 // jobs and rolls. [Config.OnBlock] hears of each block found.
+// [Miner.Template] shows the block the miner would search next.
 //
 // Create the [mempool.Pool] before the Miner: the pool subscribes to the
 // chain first, so it has dropped a block's transactions by the time the
@@ -74,6 +75,19 @@
 // [Measure] times a kernel, or the [Baseline] loop of crypto/sha256, on any
 // number of threads at once: `renga bench` prints a table of them. [Kernels]
 // lists the kernels of the build.
+//
+// The pool costs next to nothing: on the development machine (2 cores, see
+// miner/internal/kernel), median of 3 runs of
+//
+//	go test ./miner/ -run '^$' -bench Throughput -count 3
+//
+//	avx512 on 2 threads   kernel alone  workers' steps  running Miner
+//	MH/s                      61.0          61.0            60.3
+//
+// A block connected from elsewhere has the new job published about 0.1 ms
+// after ProcessBlock returns (TestRestartOnNewTip logs it; BenchmarkRestart,
+// 0.6–0.8 ms, includes the chain processing the block), and each worker
+// takes it when its kernel call ends, within about 4 ms.
 //
 // # Errors
 //
