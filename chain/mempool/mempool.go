@@ -383,6 +383,14 @@ func (p *Pool) Get(txid sha256d.Hash) *Entry {
 	return p.txs[txid]
 }
 
+// SpentBy returns the pool's transaction that spends op, or nil (Bitcoin
+// Core's gettxspendingprevout): a wallet asks before spending a coin again.
+func (p *Pool) SpentBy(op wire.OutPoint) *Entry {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	return p.spends[op]
+}
+
 // Entries returns every entry, parents before children, by time of arrival.
 func (p *Pool) Entries() []*Entry {
 	p.mu.RLock()

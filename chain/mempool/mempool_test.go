@@ -50,6 +50,12 @@ func TestAcceptAndRefuse(t *testing.T) {
 	if len(announced) != 1 || announced[0].Fee != 10_000 {
 		t.Fatalf("announced %v", announced)
 	}
+	if by := e.pool.SpentBy(good.Inputs[0].PrevOut); by == nil || by.TxID != good.TxID() {
+		t.Fatalf("SpentBy(the spent coin) = %v", by)
+	}
+	if by := e.pool.SpentBy(e.coins[1].OutPoint); by != nil {
+		t.Fatalf("SpentBy(an unspent coin) = %v", by.TxID)
+	}
 	tests := []struct {
 		name string
 		tx   *wire.Tx

@@ -175,6 +175,15 @@ func TestTransactionMethods(t *testing.T) {
 	if decoded["txid"] != txid || len(decoded["vout"].([]any)) != 1 {
 		t.Fatalf("getrawtransaction %v", decoded)
 	}
+	// The pool says which of its transactions spends a coin.
+	var spending []map[string]any
+	e.call(t, &spending, "gettxspendingprevout", []map[string]any{
+		{"txid": coin.OutPoint.Hash.String(), "vout": coin.OutPoint.Index},
+		{"txid": blocks[1].Txs[0].TxID().String(), "vout": 0},
+	})
+	if len(spending) != 2 || spending[0]["spendingtxid"] != txid || spending[1]["spendingtxid"] != nil {
+		t.Fatalf("gettxspendingprevout %v", spending)
+	}
 	// A double spend is refused with bitcoind's code.
 	again := chaintest.Spend(t, e.h.Key, []chaintest.Coin{coin}, wire.TxOut{Value: coin.Value - 20_000, ScriptPubKey: to})
 	raw2, _ := again.AppendBinary(nil)

@@ -22,26 +22,27 @@ import (
 type method func(ctx context.Context, s *Server, p params) (any, error)
 
 var methods = map[string]method{
-	"getblockchaininfo":  getBlockchainInfo,
-	"getblockcount":      func(_ context.Context, s *Server, _ params) (any, error) { return s.cfg.Chain.Tip().Height, nil },
-	"getbestblockhash":   func(_ context.Context, s *Server, _ params) (any, error) { return s.cfg.Chain.Tip().Hash.String(), nil },
-	"getblockhash":       getBlockHash,
-	"getblock":           getBlock,
-	"getblockheader":     getBlockHeader,
-	"getrawtransaction":  getRawTransaction,
-	"sendrawtransaction": sendRawTransaction,
-	"getrawmempool":      getRawMempool,
-	"getmempoolinfo":     getMempoolInfo,
-	"getpeerinfo":        getPeerInfo,
-	"getnetworkinfo":     getNetworkInfo,
-	"getconnectioncount": getConnectionCount,
-	"getmininginfo":      getMiningInfo,
-	"addnode":            addNode,
-	"disconnectnode":     disconnectNode,
-	"generatetoaddress":  generateToAddress,
-	"submitblock":        submitBlock,
-	"scantxoutset":       scanTxOutSet,
-	"stop":               stop,
+	"getblockchaininfo":    getBlockchainInfo,
+	"getblockcount":        func(_ context.Context, s *Server, _ params) (any, error) { return s.cfg.Chain.Tip().Height, nil },
+	"getbestblockhash":     func(_ context.Context, s *Server, _ params) (any, error) { return s.cfg.Chain.Tip().Hash.String(), nil },
+	"getblockhash":         getBlockHash,
+	"getblock":             getBlock,
+	"getblockheader":       getBlockHeader,
+	"getrawtransaction":    getRawTransaction,
+	"sendrawtransaction":   sendRawTransaction,
+	"getrawmempool":        getRawMempool,
+	"getmempoolinfo":       getMempoolInfo,
+	"gettxspendingprevout": getTxSpendingPrevout,
+	"getpeerinfo":          getPeerInfo,
+	"getnetworkinfo":       getNetworkInfo,
+	"getconnectioncount":   getConnectionCount,
+	"getmininginfo":        getMiningInfo,
+	"addnode":              addNode,
+	"disconnectnode":       disconnectNode,
+	"generatetoaddress":    generateToAddress,
+	"submitblock":          submitBlock,
+	"scantxoutset":         scanTxOutSet,
+	"stop":                 stop,
 }
 
 // amount is a value in coins, written as bitcoind writes it (8 decimals).
@@ -358,6 +359,34 @@ func getRawMempool(_ context.Context, s *Server, p params) (any, error) {
 		}
 	}
 	return out, nil
+}
+
+// getTxSpendingPrevout is Bitcoin Core's: for each {"txid", "vout"}, the
+// pool's transaction spending it, if any ("spendingtxid").
+func getTxSpendingPrevout(_ context.Context, s *Server, p params) (any, error) {
+	if !p.has(0) {
+		return nil, rpcErr(codeInvalidParam, "missing outputs")
+	}
+	var outs []struct {
+		TxID string  `json:"txid"`
+		Vout *uint32 `json:"vout"`
+	}
+	if err := json.Unmarshal(p[0], &outs); err != nil {
+		return nil, rpcErr(codeTypeError, "outputs must be an array of {\"txid\": hex, \"vout\": n}")
+	}
+	res := make([]map[string]any, 0, len(outs))
+	for _, o := range outs {
+		h, err := sha256d.ParseHash(o.TxID)
+		if err != nil || o.Vout == nil {
+			return nil, rpcErr(codeInvalidParam, "bad output {%q, %v}: need a txid and a vout", o.TxID, o.Vout)
+		}
+		r := map[string]any{"txid": o.TxID, "vout": *o.Vout}
+		if e := s.cfg.Pool.SpentBy(wire.OutPoint{Hash: h, Index: *o.Vout}); e != nil {
+			r["spendingtxid"] = e.TxID.String()
+		}
+		res = append(res, r)
+	}
+	return res, nil
 }
 
 func getMempoolInfo(_ context.Context, s *Server, _ params) (any, error) {

@@ -265,31 +265,6 @@ func (s *Server) Run(ctx context.Context) error {
 	return errors.Join(closeErr, saveErr, s.chain.Flush())
 }
 
-func (s *Server) startDiscovery(ctx context.Context) error {
-	port := s.ListenAddr().Port()
-	dc := *s.cfg.Discovery
-	dc.Magic, dc.Genesis, dc.Port, dc.Services = s.params.Magic, s.params.GenesisHash, port, s.services()
-	dc.Instance = s.nonce
-	dc.BestHeight = func() int32 { return s.chain.Tip().Height }
-	dc.OnEvent = s.onDiscovery
-	if dc.Logger == nil {
-		dc.Logger = s.log.With("part", "discover")
-	}
-	d, err := discover.New(dc)
-	if err != nil {
-		return fmt.Errorf("p2p: %w", err)
-	}
-	s.mu.Lock()
-	s.disc = d
-	s.mu.Unlock()
-	s.wg.Go(func() {
-		if err := d.Run(ctx); err != nil {
-			s.log.Error("LAN discovery stopped", "err", err)
-		}
-	})
-	return nil
-}
-
 // onDiscovery learns of LAN peers; the maintenance loop dials them.
 func (s *Server) onDiscovery(e discover.Event) {
 	s.mu.Lock()
