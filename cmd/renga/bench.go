@@ -265,32 +265,34 @@ func processCPU() (time.Duration, bool) {
 }
 
 // cpuModel returns the CPU's model name from /proc/cpuinfo (the first
-// "model name", or an ARM "Hardware"/"Model" line), or the architecture.
+// "model name", with the family and model numbers on x86, which tell apart
+// what a virtual machine's generic name does not; or an ARM "Hardware" or
+// "Model" line), or the architecture.
 func cpuModel(path string) string {
 	f, err := os.Open(path)
 	if err != nil {
 		return "unknown " + runtime.GOARCH + " CPU"
 	}
 	defer func() { _ = f.Close() }() // read-only
-	fallback := ""
+	fields := map[string]string{}
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		key, value, ok := strings.Cut(sc.Text(), ":")
-		if !ok {
-			continue
+		key = strings.TrimSpace(key)
+		if !ok || fields[key] != "" {
+			continue // the first processor's value
 		}
-		key, value = strings.TrimSpace(key), strings.TrimSpace(value)
-		switch key {
-		case "model name":
-			return value
-		case "Hardware", "Model":
-			if fallback == "" {
-				fallback = value
-			}
-		}
+		fields[key] = strings.TrimSpace(value)
 	}
-	if fallback != "" {
-		return fallback
+	switch {
+	case fields["model name"] != "" && fields["cpu family"] != "" && fields["model"] != "":
+		return fmt.Sprintf("%s (family %s, model %s)", fields["model name"], fields["cpu family"], fields["model"])
+	case fields["model name"] != "":
+		return fields["model name"]
+	case fields["Hardware"] != "":
+		return fields["Hardware"]
+	case fields["Model"] != "":
+		return fields["Model"]
 	}
 	return "unknown " + runtime.GOARCH + " CPU"
 }
