@@ -17,13 +17,17 @@ func ExampleMiner_Generate() {
 		fmt.Println(err)
 		return
 	}
-	defer os.RemoveAll(dir)
+	defer func() { _ = os.RemoveAll(dir) }() // a temporary directory
 	c, err := chain.Open(dir, chain.Regtest, chain.Options{})
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	defer c.Close()
+	defer func() {
+		if err := c.Close(); err != nil {
+			fmt.Println(err)
+		}
+	}()
 
 	m, err := miner.New(miner.Config{Chain: c, Threads: 2})
 	if err != nil {

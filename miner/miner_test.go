@@ -93,7 +93,11 @@ func running(t *testing.T, m *Miner) (stop func() error) {
 		})
 		return err
 	}
-	t.Cleanup(func() { stop() })
+	t.Cleanup(func() {
+		if err := stop(); err != nil {
+			t.Error(err)
+		}
+	})
 	return stop
 }
 

@@ -183,7 +183,7 @@ func TestTimeFollowsTheClock(t *testing.T) {
 		h := chaintest.New(t, chain.Regtest)
 		// The bubble's clock starts in 2000, before regtest's genesis: the
 		// miner's runs a day after it.
-		offset := time.Unix(int64(chain.Regtest.Genesis.Header.Time), 0).Add(24 * time.Hour).Sub(time.Now())
+		offset := time.Until(time.Unix(int64(chain.Regtest.Genesis.Header.Time), 0).Add(24 * time.Hour))
 		m := newMiner(t, h, nil, Config{Kernel: "generic", Now: func() time.Time { return time.Now().Add(offset) }})
 		m.cfg.Threads = 0
 		jobs := newJobLog(m)

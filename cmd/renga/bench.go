@@ -215,7 +215,7 @@ func (r *benchReport) print(w io.Writer) {
 			best = x
 		}
 	}
-	tw.Flush()
+	_ = tw.Flush() // to the terminal or a buffer, like the Fprintf calls
 	fmt.Fprintf(w, "\nfastest  %s on %d threads: %.2f M nonces/s, %.2f× the baseline\n", best.Kernel, best.Threads, best.Rate/1e6, best.VsBaseline)
 	if low := r.starved(); len(low) > 0 {
 		fmt.Fprintf(w, "warning  %s got less than %.0f%% of the CPU time of their threads: other processes\n"+

@@ -18,7 +18,7 @@ import (
 	"github.com/renga-p2p/renga/miner"
 )
 
-func runMine(ctx context.Context, args []string, io stdio) error {
+func runMine(ctx context.Context, args []string, io stdio) (err error) {
 	fs := newFlags(io, "mine", "--blocks N [flags]",
 		"Mine N blocks on the local chain of a network (no peers: the blocks go straight into the\n"+
 			"store, where a node started later will find them), with the miner a node runs: the kernel\n"+
@@ -76,7 +76,11 @@ func runMine(ctx context.Context, args []string, io stdio) error {
 	if err != nil {
 		return err
 	}
-	defer c.Close()
+	defer func() {
+		if cerr := c.Close(); err == nil && cerr != nil {
+			err = fmt.Errorf("mine: close the chain: %w", cerr)
+		}
+	}()
 	if script == nil {
 		path := filepath.Join(dir, "wallet.json")
 		key, created, err := walletKey(path, p)
