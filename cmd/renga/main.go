@@ -30,6 +30,10 @@ type command struct {
 
 // commands lists the subcommands in the order `renga help` shows them.
 var commands = []command{
+	{"node", "run a node: peers, LAN discovery, sync, relay, RPC, and with --mine, mining", runNode},
+	{"devnet", "start N nodes on this machine that find each other and mine; show them live", runDevnet},
+	{"cli", "call a running node's JSON-RPC method", runCLI},
+	{"wallet", "keep keys and pay through a running node: new, address, balance, send", runWallet},
 	{"import", "import and validate blocks from bitcoind/btcd block files", runImport},
 	{"version", "print the version of renga and of the protocol", runVersion},
 	{"decode", "print the messages of a pcap or pcapng capture, one line each", runDecode},

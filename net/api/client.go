@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"strings"
@@ -32,6 +33,12 @@ func NewClient(addr, cookieFile string) (*Client, error) {
 		return nil, fmt.Errorf("api: cookie file %s is not user:password", cookieFile)
 	}
 	return &Client{url: "http://" + addr + "/", user: user, pass: pass, http: &http.Client{}}, nil
+}
+
+// SetDial makes the client connect with dial (to reach a node in another
+// network namespace, say). Call it before the first call.
+func (c *Client) SetDial(dial func(ctx context.Context, network, addr string) (net.Conn, error)) {
+	c.http = &http.Client{Transport: &http.Transport{DialContext: dial}}
 }
 
 // Call invokes method with params and returns the raw result. An error the
