@@ -372,6 +372,10 @@ func (p *Pool) onChainEvent(ev chain.Event) {
 			back = append(back, accepted...)
 		}
 		p.mu.Unlock()
+		if len(back) > 0 {
+			p.cfg.Logger.Info("transactions of a disconnected block are back in the pool",
+				"block", ev.Node.Hash, "height", ev.Node.Height, "txs", len(back))
+		}
 		p.notify(back)
 	}
 }

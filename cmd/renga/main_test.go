@@ -3,9 +3,22 @@ package main
 import (
 	"bytes"
 	"errors"
+	"os"
 	"strings"
 	"testing"
 )
+
+// rengaMainEnv set to 1 makes the test binary run as renga itself: the
+// end-to-end tests start their nodes as processes of it.
+const rengaMainEnv = "RENGA_TEST_AS_MAIN"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(rengaMainEnv) == "1" {
+		main()
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
 
 // runCmd runs renga in-process with the given arguments.
 func runCmd(t *testing.T, args ...string) (stdout, stderr string, err error) {

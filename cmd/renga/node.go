@@ -345,8 +345,10 @@ func runNodeConfig(ctx context.Context, cfg nodeConfig) (err error) {
 	defer func() { err = errors.Join(err, c.Close()) }()
 	tip := c.Tip()
 	log.Info("chain opened", "network", cfg.params.Name, "dir", cfg.dir, "height", tip.Height, "tip", tip.Hash)
-	c.Subscribe(newTipLogger(log).event)
+	events := newEventLogger(log)
+	c.Subscribe(events.block)
 	pool := mempool.New(c, mempool.Config{Logger: log.With("part", "mempool")})
+	pool.OnAccept(events.tx)
 
 	var rec *capture.Recorder
 	if cfg.capture != "" {
