@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/renga-p2p/renga/chain"
 	"github.com/renga-p2p/renga/net/api"
 	"github.com/renga-p2p/renga/net/sock/netns"
 	"github.com/renga-p2p/renga/net/sock/nstest"
@@ -230,13 +232,30 @@ func (n *lanNode) rpc() (*api.Client, error) {
 	if n.client != nil {
 		return n.client, nil
 	}
-	c, err := api.NewClient("127.0.0.1:28332", filepath.Join(n.dir, n.network, ".cookie"))
+	p, err := chain.NetworkByName(n.network)
+	if err != nil {
+		return nil, err
+	}
+	c, err := api.NewClient("127.0.0.1:"+strconv.Itoa(int(p.RPCPort)), filepath.Join(n.dir, n.network, ".cookie"))
 	if err != nil {
 		return nil, err
 	}
 	c.SetDial(n.ns.DialContext)
 	n.client = c
 	return c, nil
+}
+
+// dialFrom connects to addr inside the node's namespace from the local
+// address src (an address of its loopback interface, 127.0.0.0/8).
+func (n *lanNode) dialFrom(src, addr string) (net.Conn, error) {
+	var c net.Conn
+	err := n.ns.Do(func() error {
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}, Timeout: 5 * time.Second}
+		var err error
+		c, err = d.Dial("tcp", addr)
+		return err
+	})
+	return c, err
 }
 
 // call calls an RPC method and decodes the result into out.

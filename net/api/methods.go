@@ -36,6 +36,7 @@ var methods = map[string]method{
 	"getpeerinfo":          getPeerInfo,
 	"getnetworkinfo":       getNetworkInfo,
 	"getconnectioncount":   getConnectionCount,
+	"getnodeaddresses":     getNodeAddresses,
 	"getmininginfo":        getMiningInfo,
 	"addnode":              addNode,
 	"disconnectnode":       disconnectNode,
@@ -425,6 +426,33 @@ func getConnectionCount(_ context.Context, s *Server, _ params) (any, error) {
 		return 0, nil
 	}
 	return len(s.cfg.P2P.Peers()), nil
+}
+
+// getNodeAddresses is bitcoind's: up to count known addresses (1 by
+// default, all for 0).
+func getNodeAddresses(_ context.Context, s *Server, p params) (any, error) {
+	n, err := p.int(0, "count", 1)
+	if err != nil {
+		return nil, err
+	}
+	if n < 0 {
+		return nil, rpcErr(codeInvalidParam, "Address count out of range")
+	}
+	out := []any{}
+	if s.cfg.P2P == nil {
+		return out, nil
+	}
+	for _, e := range s.cfg.P2P.Addresses(int(n)) {
+		network := "ipv4"
+		if e.Addr.Addr().Is6() && !e.Addr.Addr().Is4In6() {
+			network = "ipv6"
+		}
+		out = append(out, map[string]any{
+			"time": e.LastSeen.Unix(), "services": e.Services, "address": e.Addr.Addr().Unmap().String(),
+			"port": e.Addr.Port(), "network": network,
+		})
+	}
+	return out, nil
 }
 
 func getNetworkInfo(_ context.Context, s *Server, _ params) (any, error) {

@@ -8,7 +8,6 @@ import (
 
 	"github.com/renga-p2p/renga/chain"
 	"github.com/renga-p2p/renga/chain/mempool"
-	"github.com/renga-p2p/renga/crypto/sha256d"
 	"github.com/renga-p2p/renga/net/addrbook"
 	"github.com/renga-p2p/renga/net/peer"
 	"github.com/renga-p2p/renga/wire"
@@ -439,5 +438,3 @@ func (s *Server) txInvType(p *peer.Peer) wire.InvType {
 func randomDelay(mean time.Duration) time.Duration {
 	return time.Duration(rand.ExpFloat64() * float64(mean))
 }
-
-var _ = sha256d.Hash{}

@@ -354,6 +354,14 @@ func (s *Server) runPeer(conn net.Conn, outbound bool, addr netip.AddrPort, pers
 		remote := conn.RemoteAddr().(*net.TCPAddr).AddrPort()
 		pc.Tap = s.cfg.Capture.Conn(s.cfg.Now(), local, remote, !outbound)
 	}
+	pc.OnClose = func(cause error) {
+		// Before the connection closes, so that the peer cannot reconnect
+		// before it is discouraged. Only the address book's lock is taken:
+		// Close may be called with s.mu held.
+		if peer.Misbehaved(cause) {
+			s.book.Discourage(addr.Addr())
+		}
+	}
 	st := newPeerState(outbound, addr, persistent, s.cfg.Now())
 	p := peer.New(conn, !outbound, pc, s)
 	st.p = p
@@ -372,8 +380,7 @@ func (s *Server) runPeer(conn net.Conn, outbound bool, addr netip.AddrPort, pers
 	}
 	s.mu.Unlock()
 	if peer.Misbehaved(err) {
-		s.log.Info("peer misbehaved; discouraging its address", "peer", addr, "err", err)
-		s.book.Discourage(addr.Addr())
+		s.log.Info("peer misbehaved; its address is discouraged", "peer", addr, "err", err)
 		s.mu.Lock()
 		s.stats.Discouraged++
 		s.mu.Unlock()
@@ -516,6 +523,15 @@ func (s *Server) Peers() []PeerInfo {
 	}
 	slices.SortFunc(out, func(a, b PeerInfo) int { return a.Stats.ConnectedAt.Compare(b.Stats.ConnectedAt) })
 	return out
+}
+
+// Addresses returns up to n known addresses seen in the last day, at random
+// (all of them when n is 0), for getnodeaddresses.
+func (s *Server) Addresses(n int) []addrbook.Entry {
+	if n <= 0 {
+		n = s.book.Len()
+	}
+	return s.book.Sample(n)
 }
 
 // AddNode adds an address to keep connected to (or, with once, dials it once).

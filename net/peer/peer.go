@@ -60,9 +60,16 @@ type Config struct {
 	WriteTimeout     time.Duration // default 30 s per write
 	SendQueue        int           // messages; default 1024
 
-	Tap    Tap          // optional capture of the frames
-	Logger *slog.Logger // nil discards
-	Now    func() time.Time
+	Tap Tap // optional capture of the frames
+	// OnClose, if set, is called once with the first cause of the close,
+	// before the connection is closed: what a server must record about the
+	// peer (a misbehaving address to discourage) is recorded before the
+	// peer sees the close and can reconnect. It runs on whichever goroutine
+	// closes the peer, possibly holding that goroutine's locks: it must not
+	// call back into the caller of Close.
+	OnClose func(cause error)
+	Logger  *slog.Logger // nil discards
+	Now     func() time.Time
 }
 
 func (c Config) withDefaults() Config {
@@ -260,6 +267,9 @@ func (p *Peer) Close(cause error) {
 	}
 	p.closeOnce.Do(func() {
 		p.cause = cause
+		if p.cfg.OnClose != nil {
+			p.cfg.OnClose(cause)
+		}
 		close(p.done)
 		_ = p.conn.Close() // unblocks the reader; the connection is being abandoned
 	})
