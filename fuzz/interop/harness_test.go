@@ -25,6 +25,9 @@ const (
 	commandTimeout = 60 * time.Second
 	// pollTick is the interval between two looks at a condition.
 	pollTick = 100 * time.Millisecond
+	// buildTimeout bounds each go command; from an empty build cache on a
+	// busy 2-core machine, building btcd takes minutes.
+	buildTimeout = 10 * time.Minute
 )
 
 // buildBinaries builds the renga binary (a failure fails the test) and btcd (a
@@ -47,7 +50,7 @@ func buildBinaries(t *testing.T) (btcd, renga string) {
 	// `go install btcd@V` with the version this module requires, which uses
 	// btcd's own go.mod (checked against the checksum database).
 	btcd = filepath.Join(dir, "btcd")
-	inModule, errModule := goCommand(t, goBin, "", nil, "build", "-o", btcd, "github.com/btcsuite/btcd")
+	inModule, errModule := goCommand(t, goBin, "", nil, "build", "-mod=readonly", "-o", btcd, "github.com/btcsuite/btcd")
 	if errModule == nil {
 		return btcd, renga
 	}
@@ -69,7 +72,7 @@ func buildBinaries(t *testing.T) (btcd, renga string) {
 // goCommand runs the go command in dir (the package's directory when empty)
 // with extra environment variables and returns its combined output.
 func goCommand(t *testing.T, goBin, dir string, env []string, args ...string) (string, error) {
-	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
+	ctx, cancel := context.WithTimeout(t.Context(), buildTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, goBin, args...)
 	cmd.Dir = dir
