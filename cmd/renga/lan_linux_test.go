@@ -303,10 +303,14 @@ func (n *lanNode) mempool() map[string]bool {
 	return m
 }
 
-// renga runs a renga command (cli, wallet, …) as a process in the node's
-// namespace with its network and datadir, and returns its standard output.
+// renga runs a renga command as a process in the node's namespace, with the
+// node's network and datadir for the commands that talk to a node (cli,
+// wallet), and returns its standard output.
 func (n *lanNode) renga(args ...string) (string, error) {
-	full := append([]string{args[0], "--network", n.network, "--datadir", n.dir}, args[1:]...)
+	full := args
+	if args[0] == "cli" || args[0] == "wallet" {
+		full = append([]string{args[0], "--network", n.network, "--datadir", n.dir}, args[1:]...)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	cmd := rengaCommand(full...)

@@ -117,6 +117,7 @@ type Peer struct {
 	inbound bool
 	handler Handler
 	log     *slog.Logger
+	debug   bool // log every message sent and received (bitcoind's -debug=net)
 	local   netip.AddrPort
 	remote  netip.AddrPort
 
@@ -162,6 +163,7 @@ func New(conn net.Conn, inbound bool, cfg Config, h Handler) *Peer {
 		remote:  addrPort(conn.RemoteAddr()),
 	}
 	p.log = cfg.Logger.With("peer", p.remote.String(), "inbound", inbound)
+	p.debug = p.log.Enabled(context.Background(), slog.LevelDebug)
 	return p
 }
 
@@ -330,6 +332,9 @@ func (p *Peer) readLoop() error {
 		size := wire.FrameHeaderSize + len(frame.Payload)
 		p.bytesRecv.Add(uint64(size))
 		p.msgsRecv.Add(1)
+		if p.debug {
+			p.log.Debug("received", "command", frame.Header.Command, "bytes", size)
+		}
 		if p.cfg.Tap != nil {
 			p.cfg.Tap.Received(p.now(), wire.AppendRawFrame(make([]byte, 0, size), p.cfg.Magic, frame.Header.Command, frame.Payload))
 		}

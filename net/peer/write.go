@@ -58,12 +58,13 @@ func (p *Peer) write(msg wire.Message, buf, cbuf []byte) ([]byte, []byte, error)
 	if err != nil {
 		return buf, cbuf, err
 	}
-	if c := p.peerCodecs.Load(); c != nil && msg.Command() != wire.CmdSendCmpr {
+	cmd := msg.Command()
+	if c := p.peerCodecs.Load(); c != nil && cmd != wire.CmdSendCmpr {
 		payload := frame[wire.FrameHeaderSize:]
 		if uint32(len(payload)) >= c.MinSize {
-			if compressed, ok := p.compress(cbuf, c, msg.Command(), payload); ok {
+			if compressed, ok := p.compress(cbuf, c, cmd, payload); ok {
 				p.compressSent.Add(uint64(len(frame) - len(compressed)))
-				frame, cbuf = compressed, compressed
+				frame, cbuf, cmd = compressed, compressed, wire.CmdCmpr
 			}
 		}
 	}
@@ -75,6 +76,9 @@ func (p *Peer) write(msg wire.Message, buf, cbuf []byte) ([]byte, []byte, error)
 	}
 	p.bytesSent.Add(uint64(len(frame)))
 	p.msgsSent.Add(1)
+	if p.debug {
+		p.log.Debug("sent", "command", cmd, "bytes", len(frame))
+	}
 	if p.cfg.Tap != nil {
 		p.cfg.Tap.Sent(p.now(), frame)
 	}

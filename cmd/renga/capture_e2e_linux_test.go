@@ -1,0 +1,162 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/renga-p2p/renga/net/capture"
+	"github.com/renga-p2p/renga/net/sock/nstest"
+)
+
+// TestNodeCapture: two `renga node` processes on a LAN of namespaces, found
+// by discovery; one records its traffic with --capture while blocks and a
+// payment go between them. The messages in the file, read by `renga decode`
+// and by tshark with the shipped plugin, are the messages the node's debug
+// log says it sent and received, in the same order on each connection and
+// direction; the discovery beacons it sent and heard are in the file too.
+func TestNodeCapture(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end: node processes")
+	}
+	if !nstest.Enter(t) {
+		return
+	}
+	l := newLAN(t, 2)
+	a, b := l.node(1), l.node(2)
+	file := filepath.Join(t.TempDir(), "node1.pcapng")
+	for _, n := range l.nodes {
+		n.network = "regtest"
+		n.flags = []string{"--discover"}
+	}
+	a.start("--capture", file, "--log-level", "debug")
+	b.start()
+	waitFor(t, 15*time.Second, "the two nodes connected through discovery", func() (bool, string) {
+		return a.peers() >= 1 && b.peers() >= 1, fmt.Sprintf("%d and %d connections", a.peers(), b.peers())
+	})
+	// Blocks and a payment from b reach a.
+	payTo := firstLine(t, b, "wallet", "address")
+	var hashes []string
+	if err := b.call(&hashes, "generatetoaddress", 101, payTo); err != nil {
+		t.Fatal(err)
+	}
+	txid := firstLine(t, b, "wallet", "send", firstLine(t, a, "wallet", "address"), "3")
+	waitFor(t, 30*time.Second, "node 1 accepted the payment", func() (bool, string) {
+		return a.mempool()[txid], "not in its pool"
+	})
+	if err := b.call(&hashes, "generatetoaddress", 1, payTo); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, "node 1 at node 2's tip", func() (bool, string) {
+		return sameTip(l.nodes, 102)
+	})
+	a.stop()
+	b.stop()
+
+	// What the log says, per connection and direction.
+	fromLog := map[string][]string{}
+	for _, e := range a.logEntries() {
+		if e.Msg != "sent" && e.Msg != "received" {
+			continue
+		}
+		peer, _ := e.Fields["peer"].(string)
+		cmd, _ := e.Fields["command"].(string)
+		dir := map[string]string{"sent": "out", "received": "in"}[e.Msg]
+		fromLog[peer+" "+dir] = append(fromLog[peer+" "+dir], cmd)
+	}
+	if len(fromLog) == 0 {
+		t.Fatal("the debug log holds no message")
+	}
+
+	// What renga decode reads in the file.
+	out, err := a.renga("decode", file, "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fromDecode := map[string][]string{}
+	beacons := map[string]int{}
+	for _, line := range strings.Split(out, "\n") {
+		var r struct {
+			Src, Dst, Dir, Command, Proto string
+		}
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			t.Fatalf("decode printed %q: %v", line, err)
+		}
+		if r.Command == "beacon" {
+			beacons[r.Dir]++
+			continue
+		}
+		peer := r.Dst
+		if r.Dir == "in" {
+			peer = r.Src
+		}
+		fromDecode[peer+" "+r.Dir] = append(fromDecode[peer+" "+r.Dir], r.Command)
+	}
+	compareSequences(t, "renga decode", fromDecode, fromLog)
+	if beacons["out"] == 0 || beacons["in"] == 0 {
+		t.Errorf("beacons in the capture: %v, want some sent and some heard", beacons)
+	}
+
+	// What tshark reads, with the plugin.
+	tshark, err := exec.LookPath("tshark")
+	if err != nil {
+		t.Log("tshark is not installed (Debian package tshark): the file is not cross-checked")
+		return
+	}
+	plugin := filepath.Join(t.TempDir(), "renga.lua")
+	if err := os.WriteFile(plugin, []byte(capture.WiresharkPlugin()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	raw, err := exec.CommandContext(ctx, tshark, "-n", "-X", "lua_script:"+plugin, "-r", file, "-Y", "bitcoin",
+		"-T", "fields", "-E", "separator=|", "-e", "ip.src", "-e", "tcp.srcport", "-e", "ip.dst", "-e", "tcp.dstport",
+		"-e", "bitcoin.command").Output()
+	if err != nil {
+		t.Fatalf("tshark: %v", err)
+	}
+	local := a.ip
+	fromTshark := map[string][]string{}
+	for _, line := range strings.Split(strings.TrimSpace(string(raw)), "\n") {
+		f := strings.Split(line, "|")
+		if len(f) != 5 {
+			t.Fatalf("tshark printed %q", line)
+		}
+		src, dst := f[0]+":"+f[1], f[2]+":"+f[3]
+		peer, dir := dst, "out"
+		if f[0] != local {
+			peer, dir = src, "in"
+		}
+		for _, cmd := range strings.Split(f[4], ",") {
+			fromTshark[peer+" "+dir] = append(fromTshark[peer+" "+dir], cmd)
+		}
+	}
+	compareSequences(t, "tshark", fromTshark, fromLog)
+}
+
+// compareSequences fails t unless got and want hold the same commands in the
+// same order for every connection and direction.
+func compareSequences(t *testing.T, what string, got, want map[string][]string) {
+	t.Helper()
+	total := 0
+	for key, w := range want {
+		total += len(w)
+		if g := got[key]; strings.Join(g, " ") != strings.Join(w, " ") {
+			t.Errorf("%s, %s: %d messages, the log says %d\n got %v\nwant %v", what, key, len(g), len(w), head(g), head(w))
+		}
+	}
+	for key := range got {
+		if _, ok := want[key]; !ok {
+			t.Errorf("%s: messages on %s, which the log does not have", what, key)
+		}
+	}
+	t.Logf("%s: %d messages on %d connection directions match the log", what, total, len(want))
+}
+
+func head(s []string) []string { return s[:min(len(s), 12)] }
