@@ -7,7 +7,7 @@ FUZZTIME      ?= 30s
 BENCHCOUNT    ?= 6
 KERNEL        := ./miner/internal/kernel/
 
-.PHONY: all build test race fuzz bench compare lint generate check-generated
+.PHONY: all build test race fuzz bench compare lint generate check-generated devnet
 
 all: build
 
@@ -16,6 +16,12 @@ build:
 	go build ./...
 	cd fuzz && go build ./...
 	go build -o bin/renga ./cmd/renga
+
+## devnet: four nodes on this machine that find each other on lo, mine and pay each other,
+## shown live until Ctrl-C (e.g. make devnet DEVNET_FLAGS="-n 6 --fresh")
+DEVNET_FLAGS ?= -n 4
+devnet:
+	go run ./cmd/renga devnet $(DEVNET_FLAGS)
 
 ## test: every test of both modules (the main module and fuzz/)
 test:
