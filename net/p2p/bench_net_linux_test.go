@@ -93,6 +93,8 @@ const (
 type limitedCost struct {
 	wall, cpu time.Duration
 	recv      uint64 // bytes the fresh node read from its peers
+	stalls    uint64 // peers found stalling the download
+	extra     uint64 // blocks received more than once
 }
 
 func benchLimitedSync(b *testing.B, blocks []*wire.Block, mbit int) {
@@ -101,36 +103,48 @@ func benchLimitedSync(b *testing.B, blocks []*wire.Block, mbit int) {
 	var servers []*Server
 	var addrs []string
 	for i, ns := range nss {
-		s := serveIn(b, ns, src, listen[i])
+		s := serveIn(b, ns, src, listen[i], false)
 		servers = append(servers, s)
 		addrs = append(addrs, s.ListenAddr().String())
 	}
+	// Another server behind the first peer's uplink, with compression.
+	cmpr := serveIn(b, nss[0], src, listen[0], true)
 
-	var one, four limitedCost
+	var one, four, oneCmpr limitedCost
 	b.ResetTimer()
 	for b.Loop() {
-		c := limitedSync(b, blocks, addrs[:1], nil)
-		one.wall, one.cpu, one.recv = one.wall+c.wall, one.cpu+c.cpu, one.recv+c.recv
-		c = limitedSync(b, blocks, addrs, servers)
-		four.wall, four.cpu, four.recv = four.wall+c.wall, four.cpu+c.cpu, four.recv+c.recv
+		one.add(limitedSync(b, blocks, addrs[:1], servers[:1], false))
+		four.add(limitedSync(b, blocks, addrs, servers, false))
+		oneCmpr.add(limitedSync(b, blocks, []string{cmpr.ListenAddr().String()}, []*Server{cmpr}, true))
 	}
 	n := float64(b.N)
 	procs := float64(runtime.GOMAXPROCS(0))
 	for _, r := range []struct {
 		name string
 		c    limitedCost
-	}{{"1peer", one}, {"4peer", four}} {
+	}{{"1peer", one}, {"4peer", four}, {"1peer-cmpr", oneCmpr}} {
 		b.ReportMetric(r.c.wall.Seconds()/n, r.name+"-s")
 		b.ReportMetric(float64(len(blocks))*n/r.c.wall.Seconds(), r.name+"-blocks/s")
 		b.ReportMetric(float64(r.c.recv)*8/r.c.wall.Seconds()/1e6, r.name+"-Mbit/s")
 		b.ReportMetric(r.c.cpu.Seconds()/r.c.wall.Seconds()/procs, r.name+"-cpu-util")
+		b.ReportMetric(float64(r.c.stalls)/n, r.name+"-stalls")
+		b.ReportMetric(float64(r.c.extra)/n, r.name+"-dup-blocks")
 	}
 	b.ReportMetric(one.wall.Seconds()/four.wall.Seconds(), "speedup")
+	b.ReportMetric(one.wall.Seconds()/oneCmpr.wall.Seconds(), "cmpr-speedup")
 }
 
-// limitedSync syncs a fresh node from the peers at addrs and returns what
-// that cost. servers, if given, are the peers, whose share is logged.
-func limitedSync(b *testing.B, blocks []*wire.Block, addrs []string, servers []*Server) limitedCost {
+func (c *limitedCost) add(o limitedCost) {
+	c.wall += o.wall
+	c.cpu += o.cpu
+	c.recv += o.recv
+	c.stalls += o.stalls
+	c.extra += o.extra
+}
+
+// limitedSync syncs a fresh node from servers, at addrs, and returns what
+// that cost.
+func limitedSync(b *testing.B, blocks []*wire.Block, addrs []string, servers []*Server, compress bool) limitedCost {
 	b.Helper()
 	h := chaintest.New(b, chain.Regtest)
 	served := make([]uint64, len(servers))
@@ -138,27 +152,36 @@ func limitedSync(b *testing.B, blocks []*wire.Block, addrs []string, servers []*
 		served[i] = s.Stats().BlocksServed
 	}
 	cpu0, start := processCPU(b), time.Now()
-	fresh := startNode(b, h, func(c *Config) { c.Connect = addrs })
+	fresh := startNode(b, h, func(c *Config) {
+		c.Connect = addrs
+		c.Compression = compress
+	})
 	fresh.waitTip(blocks[len(blocks)-1].Hash())
 	cost := limitedCost{wall: time.Since(start), cpu: processCPU(b) - cpu0}
 	for _, p := range fresh.srv.Peers() {
 		cost.recv += p.Stats.BytesRecv
+		if p.Stats.Compressing != compress {
+			b.Fatalf("compression negotiated with %v: %v, want %v", p.Addr, p.Stats.Compressing, compress)
+		}
 	}
 	for i, s := range servers {
 		served[i] = s.Stats().BlocksServed - served[i]
 	}
+	st := fresh.srv.Stats()
+	cost.stalls = st.Stalls
+	cost.extra = st.BlocksReceived - uint64(len(blocks))
 	fresh.stop()
-	if len(servers) > 0 {
-		b.Logf("%d peers: %v, %d blocks served by each: %v", len(addrs), cost.wall, len(blocks), served)
-	}
+	b.Logf("%d peers (compression %v): %v, %d stalls, %d blocks received twice; blocks served by each: %v",
+		len(addrs), compress, cost.wall, st.Stalls, cost.extra, served)
 	return cost
 }
 
-// serveIn runs a server for c's chain listening on addr inside ns. The
-// listening socket is made in the namespace, and stays there.
-func serveIn(b *testing.B, ns *netns.Namespace, h *chaintest.Harness, addr string) *Server {
+// serveIn runs a server for h's chain listening on addr inside ns, with
+// compression or not. The listening socket is made in the namespace, and
+// stays there.
+func serveIn(b *testing.B, ns *netns.Namespace, h *chaintest.Harness, addr string, compress bool) *Server {
 	b.Helper()
-	srv, err := New(Config{Chain: h.Chain, Listen: addr})
+	srv, err := New(Config{Chain: h.Chain, Listen: addr, Compression: compress})
 	if err != nil {
 		b.Fatal(err)
 	}
