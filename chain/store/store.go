@@ -44,6 +44,10 @@ type Options struct {
 	FS FS
 	// CacheSize is Pebble's block cache in bytes. Zero means 64 MiB.
 	CacheSize int64
+	// MemTableSize is the size of Pebble's memtable in bytes (up to two may
+	// be held while one is flushed). Zero means 32 MiB: fewer flushes while
+	// importing.
+	MemTableSize uint64
 	// Logger receives Pebble's messages at debug level. Nil discards them.
 	Logger *slog.Logger
 }
@@ -54,6 +58,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.CacheSize == 0 {
 		o.CacheSize = 64 << 20
+	}
+	if o.MemTableSize == 0 {
+		o.MemTableSize = 32 << 20
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -85,9 +92,7 @@ func Open(dir string, magic wire.Magic, opts Options) (*DB, error) {
 		Cache: cache,
 		// Pebble logs to stdout ("Found 0 WALs") unless given a logger.
 		Logger: pebbleLogger{opts.Logger},
-		// Larger memtables mean fewer flushes while importing; chain state
-		// batches are a few hundred KB at most.
-		MemTableSize: 32 << 20,
+		MemTableSize: opts.MemTableSize,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", dir, err)
