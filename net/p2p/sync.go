@@ -57,7 +57,19 @@ func (s *Server) schedule() {
 		}
 		break
 	}
+	// Free request slots over all peers: once none is left the rest of the
+	// window can wait (without this, every block received walked the whole
+	// window asking each peer about each block: an eighth of a sync's CPU).
+	free := 0
+	for _, st := range s.peers {
+		if st.ready && st.best != nil {
+			free += max(0, MaxInFlight-st.inflight)
+		}
+	}
 	for _, n := range window {
+		if free == 0 {
+			break
+		}
 		if n.Status&chain.StatusHaveData != 0 || n.Status.Invalid() {
 			continue
 		}
@@ -68,6 +80,7 @@ func (s *Server) schedule() {
 		if st == nil {
 			continue
 		}
+		free--
 		st.inflight++
 		s.inflight[n.Hash] = &request{peer: st, at: now}
 		s.stats.BlocksRequested++
