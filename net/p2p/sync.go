@@ -16,10 +16,14 @@ func (s *Server) schedule() {
 		return
 	}
 	// The window starts after the last block the best chain shares with the
-	// active one (usually the tip itself).
-	fork := best
-	for fork != nil && !s.chain.InActiveChain(fork) {
-		fork = fork.Parent
+	// active one: usually the tip itself (found in a skip-list jump, where a
+	// walk back from the best header would take one step per block to go).
+	fork := best.Ancestor(tip.Height)
+	if fork != tip {
+		fork = best
+		for fork != nil && !s.chain.InActiveChain(fork) {
+			fork = fork.Parent
+		}
 	}
 	if fork == nil {
 		return
