@@ -133,9 +133,7 @@ func TestNodeCapture(t *testing.T) {
 		if f[0] != local {
 			peer, dir = src, "in"
 		}
-		for _, cmd := range strings.Split(f[4], ",") {
-			fromTshark[peer+" "+dir] = append(fromTshark[peer+" "+dir], cmd)
-		}
+		fromTshark[peer+" "+dir] = append(fromTshark[peer+" "+dir], strings.Split(f[4], ",")...)
 	}
 	compareSequences(t, "tshark", fromTshark, fromLog)
 }

@@ -162,8 +162,7 @@ func (d *devnet) run(ctx context.Context) (err error) {
 			return err
 		}
 		if err := d.startNode(ctx, exe, n); err != nil {
-			d.stopNodes()
-			return err
+			return errors.Join(err, d.stopNodes())
 		}
 		d.nodes = append(d.nodes, n)
 	}
@@ -238,7 +237,7 @@ func (d *devnet) stopNodes() error {
 			errs = append(errs, fmt.Errorf("devnet: node %d did not stop within 20 s; killed", n.index))
 		}
 		var ee *exec.ExitError
-		if n.exitErr != nil && !(errors.As(n.exitErr, &ee) && ee.ExitCode() == 0) {
+		if n.exitErr != nil && (!errors.As(n.exitErr, &ee) || ee.ExitCode() != 0) {
 			errs = append(errs, fmt.Errorf("devnet: node %d: %v (see %s)", n.index, n.exitErr, n.log.Name()))
 		}
 		errs = append(errs, n.log.Close())

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -11,7 +12,7 @@ import (
 	"github.com/renga-p2p/renga/chain"
 )
 
-func runImport(ctx context.Context, args []string, io stdio) error {
+func runImport(ctx context.Context, args []string, io stdio) (err error) {
 	fs := newFlags(io, "import", "[flags] FILE...",
 		"Import blocks from bitcoind/btcd block files (magic | length | block, repeated) with full\n"+
 			"validation of every header, transaction, script and signature. Blocks already known are\n"+
@@ -37,7 +38,9 @@ func runImport(ctx context.Context, args []string, io stdio) error {
 	if err != nil {
 		return err
 	}
-	defer c.Close()
+	// Close commits the blocks still waiting in the batch: its error is the
+	// import's.
+	defer func() { err = errors.Join(err, c.Close()) }()
 
 	start := time.Now()
 	if *reindex {

@@ -328,8 +328,8 @@ func (n *lanNode) renga(args ...string) (string, error) {
 		}
 	case <-ctx.Done():
 		_ = cmd.Process.Kill()
-		<-done
-		return "", fmt.Errorf("renga %s: no answer within a minute", strings.Join(args, " "))
+		killed := <-done
+		return "", fmt.Errorf("renga %s: no answer within a minute (%v)", strings.Join(args, " "), killed)
 	}
 	return strings.TrimSpace(out.String()), nil
 }

@@ -515,7 +515,9 @@ func serveProfiles(ctx context.Context, addr string, log *slog.Logger) error {
 	select {
 	case <-ctx.Done():
 		err = hs.Close()
-		<-errc
+		if serveErr := <-errc; !errors.Is(serveErr, http.ErrServerClosed) {
+			err = errors.Join(err, serveErr)
+		}
 	case err = <-errc:
 	}
 	if errors.Is(err, http.ErrServerClosed) {

@@ -45,7 +45,7 @@ func TestBridgeBetweenNamespaces(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
+	defer func() { _ = ln.Close() }() // the test is over
 	go func() {
 		if c, err := ln.Accept(); err == nil {
 			_, _ = c.Write([]byte("hi"))
