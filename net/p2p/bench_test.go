@@ -11,9 +11,11 @@ import (
 
 // BenchmarkSync measures a fresh node syncing the 5,000-block chain (with a
 // transaction in most blocks) from 1 and from 4 peers over loopback TCP, all
-// in one process. Compare the two with:
+// in one process: loopback has no bandwidth limit, so this measures what the
+// node's own work allows (BenchmarkSyncLimited puts each peer behind a
+// limited uplink). Compare the two with:
 //
-//	go test ./net/p2p -run '^$' -bench Sync -benchtime 3x -count 5
+//	go test ./net/p2p -run '^$' -bench 'Sync$' -benchtime 3x -count 5
 func BenchmarkSync(b *testing.B) {
 	blocks := syncChain(b)
 	for _, peers := range []int{1, 4} {
