@@ -116,6 +116,10 @@ type Server struct {
 	discovered   map[uint64]discover.Peer
 	inflight     map[sha256d.Hash]*request
 	stallTimeout time.Duration
+	// blockedSince is when the download window became blocked: a peer
+	// free for more requests, nothing left in the window to ask for, and
+	// the window's first missing block out at a peer. Zero when not.
+	blockedSince time.Time
 	stats        Stats
 	disc         *discover.Discovery
 	started      chan struct{} // closed once Run listens and dials

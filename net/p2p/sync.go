@@ -2,6 +2,7 @@ package p2p
 
 import (
 	"slices"
+	"time"
 
 	"github.com/renga-p2p/renga/chain"
 	"github.com/renga-p2p/renga/wire"
@@ -9,10 +10,21 @@ import (
 
 // schedule assigns the missing blocks of the download window to peers that
 // have them, and takes blocks away from a peer that stalls the window.
+//
+// A stall is Bitcoin Core's: the window cannot move because its first
+// missing block is out at one peer while another peer is free and there is
+// nothing else left to ask it for. Only then does the clock run, from the
+// moment the window became blocked (not from when the request was sent: a
+// block queued behind others at a slow peer is not a stall while every peer
+// is busy). After the stall timeout, that peer's requests go to others and
+// the timeout doubles.
 func (s *Server) schedule() {
 	tip := s.chain.Tip()
 	best := s.chain.BestHeader()
 	if best == nil || !best.Work.Gt(&tip.Work) {
+		s.mu.Lock()
+		s.blockedSince = time.Time{}
+		s.mu.Unlock()
 		return
 	}
 	// The window starts after the last block the best chain shares with the
@@ -35,52 +47,42 @@ func (s *Server) schedule() {
 		window = append(window, n)
 	}
 	slices.Reverse(window)
+	if len(window) == 0 {
+		return
+	}
 
 	now := s.cfg.Now()
 	batches := map[*peerState][]wire.InvVect{}
 	s.mu.Lock()
-	// A stall: the first block the chain waits for is still out at a peer
-	// after the stall timeout while others could fetch it. That peer's
-	// requests go back to the pool and the timeout doubles.
-	for _, n := range window {
-		if n.Status&chain.StatusHaveData != 0 {
-			continue
-		}
-		if r, ok := s.inflight[n.Hash]; ok && now.Sub(r.at) > s.stallTimeout && s.othersHave(n, r.peer) {
-			s.log.Info("peer stalls the download; giving its blocks to others", "peer", r.peer.addr,
-				"height", n.Height, "waited", now.Sub(r.at), "timeout", s.stallTimeout)
-			for h, q := range s.inflight {
-				if q.peer == r.peer {
-					delete(s.inflight, h)
-				}
-			}
-			r.peer.inflight = 0
-			r.peer.stalled = true
-			s.stallTimeout = min(2*s.stallTimeout, MaxStallTimeout)
-			s.stats.Stalls++
-		}
-		break
-	}
-	// Free request slots over all peers: once none is left the rest of the
-	// window can wait (without this, every block received walked the whole
-	// window asking each peer about each block: an eighth of a sync's CPU).
+	// How far along the window each ready peer has the best chain: the
+	// window is one branch, so a peer that has a block of it has every
+	// block before it. Worked out once per peer, not per block and peer.
+	var sources []source
 	free := 0
 	for _, st := range s.peers {
-		if st.ready && st.best != nil {
+		if !st.ready || st.best == nil {
+			continue
+		}
+		if reach := reachOf(st, window); reach >= window[0].Height {
+			sources = append(sources, source{st: st, reach: reach})
 			free += max(0, MaxInFlight-st.inflight)
 		}
 	}
+	var firstMissing *chain.Node
 	for _, n := range window {
-		if free == 0 {
-			break
-		}
 		if n.Status&chain.StatusHaveData != 0 || n.Status.Invalid() {
 			continue
+		}
+		if firstMissing == nil {
+			firstMissing = n
+		}
+		if free == 0 {
+			break
 		}
 		if _, ok := s.inflight[n.Hash]; ok {
 			continue
 		}
-		st := s.pickPeer(n)
+		st := pickPeer(sources, n)
 		if st == nil {
 			continue
 		}
@@ -90,10 +92,69 @@ func (s *Server) schedule() {
 		s.stats.BlocksRequested++
 		batches[st] = append(batches[st], wire.InvVect{Type: wire.InvBlock, Hash: n.Hash})
 	}
+	s.checkStall(now, sources, free, firstMissing)
 	s.mu.Unlock()
 	for st, inv := range batches {
 		st.p.Send(&wire.MsgGetData{Inv: inv})
 	}
+}
+
+// source is a peer the window's blocks can come from, up to height reach.
+type source struct {
+	st    *peerState
+	reach int32
+}
+
+// reachOf is the height of the last block of window that st has (below the
+// window's first height if none).
+func reachOf(st *peerState, window []*chain.Node) int32 {
+	lo, hi := 0, len(window)-1 // find the last index the peer has
+	last := -1
+	for lo <= hi {
+		mid := (lo + hi) / 2
+		if st.hasBlock(window[mid]) {
+			last, lo = mid, mid+1
+		} else {
+			hi = mid - 1
+		}
+	}
+	if last < 0 {
+		return window[0].Height - 1
+	}
+	return window[last].Height
+}
+
+// checkStall runs the stall clock (see schedule). free is how many request
+// slots are left after the window was handed out; first is the window's
+// first missing block. s.mu is held.
+func (s *Server) checkStall(now time.Time, sources []source, free int, first *chain.Node) {
+	r, out := (*request)(nil), false
+	if first != nil {
+		r, out = s.inflight[first.Hash]
+	}
+	if !out || free == 0 || !otherSource(sources, first, r.peer) {
+		s.blockedSince = time.Time{}
+		return
+	}
+	if s.blockedSince.IsZero() {
+		s.blockedSince = now
+		return
+	}
+	if now.Sub(s.blockedSince) <= s.stallTimeout {
+		return
+	}
+	s.log.Info("peer stalls the download; giving its blocks to others", "peer", r.peer.addr,
+		"height", first.Height, "blocked", now.Sub(s.blockedSince), "timeout", s.stallTimeout)
+	for h, q := range s.inflight {
+		if q.peer == r.peer {
+			delete(s.inflight, h)
+		}
+	}
+	r.peer.inflight = 0
+	r.peer.stalled = true
+	s.stallTimeout = min(2*s.stallTimeout, MaxStallTimeout)
+	s.stats.Stalls++
+	s.blockedSince = time.Time{}
 }
 
 // hasBlock reports whether a peer's known chain includes n.
@@ -101,25 +162,26 @@ func (st *peerState) hasBlock(n *chain.Node) bool {
 	return st.ready && st.best != nil && st.best.Height >= n.Height && st.best.Ancestor(n.Height) == n
 }
 
-// othersHave reports whether a peer other than st could serve n.
-func (s *Server) othersHave(n *chain.Node, st *peerState) bool {
-	for _, o := range s.peers {
-		if o != st && o.hasBlock(n) {
+// otherSource reports whether a source other than st has n.
+func otherSource(sources []source, n *chain.Node, st *peerState) bool {
+	for _, o := range sources {
+		if o.st != st && o.reach >= n.Height {
 			return true
 		}
 	}
 	return false
 }
 
-// pickPeer chooses the least loaded peer that has n and room for another
+// pickPeer chooses the least loaded source that has n and room for another
 // request. A peer that stalled gets nothing while another can serve n.
-func (s *Server) pickPeer(n *chain.Node) *peerState {
+func pickPeer(sources []source, n *chain.Node) *peerState {
 	var best *peerState
-	for _, st := range s.peers {
-		if !st.hasBlock(n) || st.inflight >= MaxInFlight {
+	for _, o := range sources {
+		st := o.st
+		if o.reach < n.Height || st.inflight >= MaxInFlight {
 			continue
 		}
-		if st.stalled && s.othersHave(n, st) {
+		if st.stalled && otherSource(sources, n, st) {
 			continue
 		}
 		if best == nil || st.inflight < best.inflight {
