@@ -51,8 +51,15 @@ func (s *Server) Ready(p *peer.Peer) error {
 	s.mu.Unlock()
 
 	s.log.Info("peer connected", "peer", p.Addr(), "inbound", p.Inbound(), "agent", v.UserAgent, "height", v.StartHeight)
-	// Headers first: ask where the peer's chain goes.
-	p.Send(&wire.MsgGetHeaders{Version: wire.ProtocolVersion, Locator: chain.LocatorFrom(s.bestHeader())})
+	// Headers first: ask where the peer's chain goes, from one block below
+	// our best header (as Bitcoin Core does), so that a peer with that same
+	// header answers with it rather than with nothing, and the scheduler
+	// knows it can download those blocks from this peer too.
+	from := s.bestHeader()
+	if from.Parent != nil {
+		from = from.Parent
+	}
+	p.Send(&wire.MsgGetHeaders{Version: wire.ProtocolVersion, Locator: chain.LocatorFrom(from)})
 	if st.outbound {
 		p.Send(&wire.MsgGetAddr{})
 	}

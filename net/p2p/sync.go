@@ -13,11 +13,11 @@ import (
 //
 // A stall is Bitcoin Core's: the window cannot move because its first
 // missing block is out at one peer while another peer is free and there is
-// nothing else left to ask it for. Only then does the clock run, from the
-// moment the window became blocked (not from when the request was sent: a
-// block queued behind others at a slow peer is not a stall while every peer
-// is busy). After the stall timeout, that peer's requests go to others and
-// the timeout doubles.
+// nothing else left to ask it for, while blocks beyond the window wait. Only
+// then does the clock run, from the moment the window became blocked (not
+// from when the request was sent: a block queued behind others at a slow
+// peer is not a stall while every peer is busy). After the stall timeout,
+// that peer's requests go to others and the timeout doubles.
 func (s *Server) schedule() {
 	tip := s.chain.Tip()
 	best := s.chain.BestHeader()
@@ -92,7 +92,7 @@ func (s *Server) schedule() {
 		s.stats.BlocksRequested++
 		batches[st] = append(batches[st], wire.InvVect{Type: wire.InvBlock, Hash: n.Hash})
 	}
-	s.checkStall(now, sources, free, firstMissing)
+	s.checkStall(now, sources, free, firstMissing, end < best.Height)
 	s.mu.Unlock()
 	for st, inv := range batches {
 		st.p.Send(&wire.MsgGetData{Inv: inv})
@@ -126,8 +126,15 @@ func reachOf(st *peerState, window []*chain.Node) int32 {
 
 // checkStall runs the stall clock (see schedule). free is how many request
 // slots are left after the window was handed out; first is the window's
-// first missing block. s.mu is held.
-func (s *Server) checkStall(now time.Time, sources []source, free int, first *chain.Node) {
+// first missing block; full says whether blocks beyond the window wait for
+// it to move. s.mu is held.
+//
+// When the window reaches the best header (the last blocks of a sync) there
+// is nothing beyond it to wait for, and every block may be out at once: a
+// slow peer's queued blocks would all look stalled. There, as a backstop for
+// a peer that never answers, a request counts as stalled only when older
+// than MaxStallTimeout.
+func (s *Server) checkStall(now time.Time, sources []source, free int, first *chain.Node, full bool) {
 	r, out := (*request)(nil), false
 	if first != nil {
 		r, out = s.inflight[first.Hash]
@@ -138,9 +145,8 @@ func (s *Server) checkStall(now time.Time, sources []source, free int, first *ch
 	}
 	if s.blockedSince.IsZero() {
 		s.blockedSince = now
-		return
 	}
-	if now.Sub(s.blockedSince) <= s.stallTimeout {
+	if full && now.Sub(s.blockedSince) <= s.stallTimeout || !full && now.Sub(r.at) <= MaxStallTimeout {
 		return
 	}
 	s.log.Info("peer stalls the download; giving its blocks to others", "peer", r.peer.addr,
