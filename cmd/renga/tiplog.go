@@ -76,7 +76,7 @@ func (l *eventLogger) block(ev chain.Event) {
 	}
 	if own {
 		l.chainLog.Info("new tip", "height", n.Height, "hash", n.Hash, "txs", len(ev.Block.Txs),
-			"time", time.Unix(int64(n.Header.Time), 0).UTC().Format(time.RFC3339))
+			"block_time", time.Unix(int64(n.Header.Time), 0).UTC().Format(time.RFC3339))
 	}
 }
 
