@@ -31,6 +31,7 @@ func (s *Server) serveMetrics(w http.ResponseWriter, _ *http.Request) {
 		counter("renga_blocks_served_total", "Blocks sent to peers.", st.BlocksServed)
 		counter("renga_download_stalls_total", "Peers that stalled the block download.", st.Stalls)
 		counter("renga_peers_discouraged_total", "Peers disconnected for misbehaving.", st.Discouraged)
+		counter("renga_dials_total", "Outbound connection attempts.", st.Dials)
 	}
 	if s.cfg.Miner != nil {
 		gauge("renga_hashrate", "Local mining rate in hashes per second.", s.cfg.Miner.Hashrate())

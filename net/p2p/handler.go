@@ -29,6 +29,9 @@ func (s *Server) Ready(p *peer.Peer) error {
 	v := p.Version()
 	s.mu.Lock()
 	st := s.peers[p]
+	if st.outbound {
+		s.rememberDialled(st.addr, v.Nonce)
+	}
 	// One connection per pair of nodes: if another connection to the same
 	// node exists, keep the one dialled by the node with the smaller nonce
 	// (both ends compute the same answer).

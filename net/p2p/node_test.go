@@ -2,6 +2,7 @@ package p2p
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/renga-p2p/renga/chain/chaintest"
 	"github.com/renga-p2p/renga/chain/mempool"
 	"github.com/renga-p2p/renga/crypto/sha256d"
+	"github.com/renga-p2p/renga/net/addrbook"
 	"github.com/renga-p2p/renga/wire"
 )
 
@@ -123,5 +125,36 @@ func TestSyncAndRelay(t *testing.T) {
 	// The peers see each other.
 	if peers := b.srv.Peers(); len(peers) != 1 || peers[0].Inbound {
 		t.Fatalf("b's peers: %+v", peers)
+	}
+}
+
+// Two nodes reached both ways, each dialling the other (a by the listening
+// address in its book, as once b advertises itself; b by --connect), end
+// with one connection and stop dialling: the duplicate connection that ends
+// tells each who is behind the address, and it is not dialled again while
+// that node is connected. (The node whose duplicate lost redialled every
+// second: which one depends on the nonces, so both orders are run.)
+func TestNoRedialOfConnectedNode(t *testing.T) {
+	for _, nonces := range [][2]uint64{{1, 3}, {3, 1}} {
+		t.Run(fmt.Sprintf("nonces %d and %d", nonces[0], nonces[1]), func(t *testing.T) {
+			a := startNode(t, chaintest.New(t, chain.Regtest), func(c *Config) { c.Nonce = nonces[0] })
+			b := startNode(t, chaintest.New(t, chain.Regtest), func(c *Config) {
+				c.Nonce = nonces[1]
+				c.Connect = []string{a.srv.ListenAddr().String()}
+			})
+			a.srv.book.Add(addrbook.Entry{Addr: b.srv.ListenAddr(), LastSeen: time.Now()})
+			dials := func() uint64 { return a.srv.Stats().Dials + b.srv.Stats().Dials }
+			// Connection maintenance runs every second: after a few rounds
+			// both have dialled, and then nobody dials any more.
+			time.Sleep(2500 * time.Millisecond)
+			settled := dials()
+			time.Sleep(3 * time.Second)
+			if d := dials(); d != settled {
+				t.Errorf("%d dials in 3 s after the nodes settled (%d before)", d-settled, settled)
+			}
+			if na, nb := len(a.srv.Peers()), len(b.srv.Peers()); na != 1 || nb != 1 {
+				t.Errorf("a has %d connections and b %d, want 1 each", na, nb)
+			}
+		})
 	}
 }

@@ -1,6 +1,7 @@
 package p2p
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/binary"
@@ -42,6 +43,9 @@ type Config struct {
 
 	// Listen is the address to accept connections on ("" for none).
 	Listen string
+	// Nonce is the node's identity (version nonce and discovery instance);
+	// zero, the usual, picks a random one. Tests fix it to order two nodes.
+	Nonce uint64
 	// Connect, when not empty, is the only addresses to dial (and they are
 	// always redialled); Discovery and the address book are not used.
 	Connect []string
@@ -108,12 +112,17 @@ type Server struct {
 	ctx    context.Context
 	wg     sync.WaitGroup
 
-	mu           sync.Mutex
-	peers        map[*peer.Peer]*peerState
-	listenAddr   netip.AddrPort
-	dialing      map[netip.AddrPort]bool
-	persistent   []netip.AddrPort // --connect or --addnode: always redialled
-	discovered   map[uint64]discover.Peer
+	mu         sync.Mutex
+	peers      map[*peer.Peer]*peerState
+	listenAddr netip.AddrPort
+	dialing    map[netip.AddrPort]bool
+	persistent []netip.AddrPort // --connect or --addnode: always redialled
+	discovered map[uint64]discover.Peer
+	// dialled is the node (its nonce) found behind each address this
+	// server dialled, ourselves included: a node reached both ways (it
+	// dialled us, and its listening address is in the book) is not dialled
+	// again once known, which would only end in a duplicate connection.
+	dialled      map[netip.AddrPort]uint64
 	inflight     map[sha256d.Hash]*request
 	stallTimeout time.Duration
 	// blockedSince is when the download window became blocked: a peer
@@ -142,10 +151,11 @@ func New(cfg Config) (*Server, error) {
 		pool:         cfg.Pool,
 		log:          cfg.Logger,
 		book:         addrbook.New(addrbook.Config{Now: cfg.Now}),
-		nonce:        binary.LittleEndian.Uint64(b[:]) | 1, // never zero
+		nonce:        cmp.Or(cfg.Nonce, binary.LittleEndian.Uint64(b[:])|1), // never zero
 		peers:        make(map[*peer.Peer]*peerState),
 		dialing:      make(map[netip.AddrPort]bool),
 		discovered:   make(map[uint64]discover.Peer),
+		dialled:      make(map[netip.AddrPort]uint64),
 		inflight:     make(map[sha256d.Hash]*request),
 		stallTimeout: StallTimeout,
 		started:      make(chan struct{}),
@@ -290,7 +300,7 @@ func (s *Server) acceptLoop(ln *net.TCPListener) {
 			}
 			return
 		}
-		remote := conn.RemoteAddr().(*net.TCPAddr).AddrPort()
+		remote := peer.AddrPort(conn.RemoteAddr())
 		s.mu.Lock()
 		inbound := 0
 		for _, st := range s.peers {
@@ -320,6 +330,7 @@ func (s *Server) dial(addr netip.AddrPort, persistent bool) {
 		return
 	}
 	s.dialing[addr] = true
+	s.stats.Dials++
 	s.mu.Unlock()
 	s.book.Attempt(addr)
 	s.wg.Go(func() {
@@ -354,8 +365,8 @@ func (s *Server) runPeer(conn net.Conn, outbound bool, addr netip.AddrPort, pers
 		Now:         s.cfg.Now,
 	}
 	if s.cfg.Capture != nil {
-		local := conn.LocalAddr().(*net.TCPAddr).AddrPort()
-		remote := conn.RemoteAddr().(*net.TCPAddr).AddrPort()
+		local := peer.AddrPort(conn.LocalAddr())
+		remote := peer.AddrPort(conn.RemoteAddr())
 		pc.Tap = s.cfg.Capture.Conn(s.cfg.Now(), local, remote, !outbound)
 	}
 	pc.OnClose = func(cause error) {
@@ -376,6 +387,9 @@ func (s *Server) runPeer(conn net.Conn, outbound bool, addr netip.AddrPort, pers
 	err := p.Run(s.ctx)
 
 	s.mu.Lock()
+	if outbound && errors.Is(err, peer.ErrSelf) {
+		s.rememberDialled(addr, s.nonce)
+	}
 	delete(s.peers, p)
 	for h, r := range s.inflight {
 		if r.peer == st {
@@ -433,6 +447,19 @@ func (s *Server) connect() {
 			outbound++
 		}
 	}
+	// Addresses of nodes we are connected to by another address (an
+	// inbound connection comes from an ephemeral port), and our own.
+	nonces[s.nonce] = true
+	for a, id := range s.dialled {
+		if nonces[id] {
+			connected[a] = true
+		}
+	}
+	for id, d := range s.discovered {
+		if nonces[id] {
+			connected[d.Addr] = true
+		}
+	}
 	var dials []netip.AddrPort
 	for _, a := range s.persistent {
 		if !connected[a] && !s.dialing[a] {
@@ -479,11 +506,25 @@ func (s *Server) connect() {
 	}
 }
 
+// maxDialled bounds the memory of who is behind dialled addresses; past it
+// the memory starts again (a forgotten address costs one duplicate dial).
+const maxDialled = 4096
+
+// rememberDialled records that the node with this nonce answered at addr.
+// s.mu must be held.
+func (s *Server) rememberDialled(addr netip.AddrPort, nonce uint64) {
+	if len(s.dialled) >= maxDialled {
+		clear(s.dialled)
+	}
+	s.dialled[addr] = nonce
+}
+
 // Stats counts what the server has done.
 type Stats struct {
 	BlocksReceived, BlocksRequested, BlocksServed uint64
 	TxsReceived, TxsServed                        uint64
 	Stalls, Discouraged                           uint64
+	Dials                                         uint64 // outbound connection attempts
 }
 
 // Stats returns the counters.

@@ -27,7 +27,10 @@ var (
 
 // Misbehaved reports whether a connection ended through the peer's fault
 // (malformed bytes or a protocol violation), as opposed to the connection
-// breaking or a local decision. The server discourages such addresses.
+// breaking or a local decision. The server discourages such addresses. A
+// connection to ourselves is not misbehaviour (as in Bitcoin Core): our own
+// address came back to us, and discouraging it would also discourage every
+// other node sharing the IP, as all nodes of a devnet on loopback do.
 func Misbehaved(err error) bool {
-	return errors.Is(err, wire.ErrMalformed) || errors.Is(err, ErrProtocol) || errors.Is(err, ErrSelf)
+	return errors.Is(err, wire.ErrMalformed) || errors.Is(err, ErrProtocol)
 }

@@ -159,20 +159,26 @@ func New(conn net.Conn, inbound bool, cfg Config, h Handler) *Peer {
 		handler: h,
 		sendq:   make(chan wire.Message, cfg.SendQueue),
 		done:    make(chan struct{}),
-		local:   addrPort(conn.LocalAddr()),
-		remote:  addrPort(conn.RemoteAddr()),
+		local:   AddrPort(conn.LocalAddr()),
+		remote:  AddrPort(conn.RemoteAddr()),
 	}
 	p.log = cfg.Logger.With("peer", p.remote.String(), "inbound", inbound)
 	p.debug = p.log.Enabled(context.Background(), slog.LevelDebug)
 	return p
 }
 
-func addrPort(a net.Addr) netip.AddrPort {
+// AddrPort is a socket address as a netip.AddrPort, with an IPv4 address
+// that a dual-stack socket reports as ::ffff:a.b.c.d turned back into plain
+// IPv4: the same peer must have one address in logs, in captures and in the
+// address book, whichever way the connection was made.
+func AddrPort(a net.Addr) netip.AddrPort {
+	var ap netip.AddrPort
 	if t, ok := a.(*net.TCPAddr); ok {
-		return t.AddrPort()
+		ap = t.AddrPort()
+	} else {
+		ap, _ = netip.ParseAddrPort(a.String())
 	}
-	ap, _ := netip.ParseAddrPort(a.String())
-	return ap
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 }
 
 // Addr is the peer's address.

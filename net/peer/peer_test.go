@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"sync"
 	"testing"
@@ -290,8 +291,13 @@ func TestProtocolViolations(t *testing.T) {
 			r, _, done := runInbound(t, testConfig(99, false))
 			tt.run(r)
 			err := result(t, done)
-			if !errors.Is(err, tt.want) || !Misbehaved(err) && !errors.Is(err, ErrObsolete) {
+			if !errors.Is(err, tt.want) {
 				t.Fatalf("ended with %v, want %v", err, tt.want)
+			}
+			// Old software and our own address coming back are not the
+			// peer's fault: nothing to discourage.
+			if blameless := tt.want == ErrObsolete || tt.want == ErrSelf; Misbehaved(err) == blameless {
+				t.Errorf("Misbehaved(%v) = %v", err, Misbehaved(err))
 			}
 		})
 	}
@@ -391,4 +397,28 @@ func TestPingTimeout(t *testing.T) {
 			t.Fatal("still connected after 23 minutes without a pong")
 		}
 	})
+}
+
+// A dual-stack listener reports an IPv4 peer as ::ffff:a.b.c.d; the peer's
+// address is the plain IPv4 one, as an outbound connection to it would be.
+func TestAddrPortUnmapsIPv4(t *testing.T) {
+	ln, err := net.Listen("tcp", "[::]:0")
+	if err != nil {
+		t.Skipf("no dual-stack listener here: %v", err)
+	}
+	defer ln.Close()
+	port := ln.Addr().(*net.TCPAddr).Port
+	c, err := net.Dial("tcp4", fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	s, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if got := AddrPort(s.RemoteAddr()); !got.Addr().Is4() || got.String() != c.LocalAddr().String() {
+		t.Errorf("AddrPort(%v) = %v, want %v", s.RemoteAddr(), got, c.LocalAddr())
+	}
 }
