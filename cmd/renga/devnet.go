@@ -171,6 +171,9 @@ func (d *devnet) run(ctx context.Context) (err error) {
 		where = "each in its own network namespace on a bridge"
 	}
 	fmt.Fprintf(d.io.out, "renga devnet: %d nodes %s, %d mining; data and logs in %s\n", o.nodes, where, o.miners, o.dir)
+	if !o.netns {
+		fmt.Fprintf(d.io.out, "watch the traffic (as root): renga capture -i lo --port %s\n", d.capturePorts())
+	}
 	if !d.tty {
 		fmt.Fprintln(d.io.out, "(not a terminal: the view is printed every 5 seconds)")
 	}
@@ -191,6 +194,16 @@ func (d *devnet) run(ctx context.Context) (err error) {
 	stopErr := d.stopNodes()
 	fmt.Fprintln(d.io.out, d.verdict())
 	return stopErr
+}
+
+// capturePorts lists the discovery port and the nodes' P2P ports, for
+// renga capture's --port.
+func (d *devnet) capturePorts() string {
+	ports := []string{strconv.Itoa(int(chain.Devnet.DiscoveryPort))}
+	for i := range d.opts.nodes {
+		ports = append(ports, strconv.Itoa(d.opts.basePort+2*i))
+	}
+	return strings.Join(ports, ",")
 }
 
 // startNode starts node n's process with its flags and log file.

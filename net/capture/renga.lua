@@ -2,7 +2,8 @@
 -- (or run tshark/wireshark with `-X lua_script:renga.lua`).
 --
 -- What it does:
---   * hands Renga's TCP ports (devnet 28333, regtest 18444, mainnet 8333) to
+--   * hands Renga's TCP ports (devnet 28333, regtest 18444, mainnet 8333, and
+--     38333, 38335, ... 38459, where `renga devnet` puts its nodes) to
 --     Wireshark's built-in "bitcoin" dissector, whose own heuristic does not
 --     know devnet's magic;
 --   * decodes Renga's link-compression messages, which the built-in dissector
@@ -26,6 +27,9 @@
 
 local bitcoin = Dissector.get("bitcoin")
 local tcp_ports = { 28333, 18444, 8333 }
+for port = 38333, 38459, 2 do -- renga devnet's nodes (--base-port 38333, up to 64)
+  tcp_ports[#tcp_ports + 1] = port
+end
 local discovery_port = 28334
 
 local codec_names = { [1] = "zstd", [2] = "s2" }
