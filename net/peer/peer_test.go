@@ -406,18 +406,18 @@ func TestAddrPortUnmapsIPv4(t *testing.T) {
 	if err != nil {
 		t.Skipf("no dual-stack listener here: %v", err)
 	}
-	defer ln.Close()
+	defer func() { _ = ln.Close() }()
 	port := ln.Addr().(*net.TCPAddr).Port
 	c, err := net.Dial("tcp4", fmt.Sprintf("127.0.0.1:%d", port))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	defer func() { _ = c.Close() }()
 	s, err := ln.Accept()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close()
+	defer func() { _ = s.Close() }()
 	if got := AddrPort(s.RemoteAddr()); !got.Addr().Is4() || got.String() != c.LocalAddr().String() {
 		t.Errorf("AddrPort(%v) = %v, want %v", s.RemoteAddr(), got, c.LocalAddr())
 	}
