@@ -78,7 +78,11 @@ func TestImportMainnet0To14131(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	t.Cleanup(func() {
+		if err := c.Close(); err != nil {
+			t.Error(err)
+		}
+	})
 	st, err := c.Import(t.Context(), bytes.NewReader(file), "blk_0_to_14131.dat", nil)
 	if err != nil {
 		t.Fatal(err)
@@ -134,7 +138,11 @@ func TestImportStopsAtBadData(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	t.Cleanup(func() {
+		if err := c.Close(); err != nil {
+			t.Error(err)
+		}
+	})
 	_, err = c.Import(t.Context(), bytes.NewReader(file), "tampered.dat", nil)
 	if !errors.Is(err, chain.ErrInvalidBlock) || chain.RuleOf(err) != chain.RuleBadMerkle {
 		t.Fatalf("error = %v, want bad-txnmrklroot", err)

@@ -59,7 +59,9 @@ func TestImportKilled(t *testing.T) {
 		t.Fatal(err)
 	}
 	final, _ := c.UTXOStats()
-	c.Close()
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
 
 	bin := buildRenga(t)
 	rng := rand.New(rand.NewPCG(14131, uint64(time.Now().UnixNano())))
@@ -72,7 +74,7 @@ func TestImportKilled(t *testing.T) {
 		}
 		var timer *time.Timer
 		if killAfter > 0 {
-			timer = time.AfterFunc(killAfter, func() { cmd.Process.Signal(syscall.SIGKILL) })
+			timer = time.AfterFunc(killAfter, func() { _ = cmd.Process.Signal(syscall.SIGKILL) }) // it may have finished
 		}
 		err := cmd.Wait()
 		if timer != nil {
@@ -91,7 +93,11 @@ func TestImportKilled(t *testing.T) {
 		if err != nil {
 			t.Fatalf("reopen after a kill: %v", err)
 		}
-		defer c.Close()
+		defer func() {
+			if err := c.Close(); err != nil {
+				t.Error(err)
+			}
+		}()
 		st, err := c.UTXOStats()
 		if err != nil {
 			t.Fatal(err)

@@ -46,7 +46,7 @@ func compareImport(count int) error {
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(tmp)
+	defer func() { _ = os.RemoveAll(tmp) }() // a temporary directory
 	// btcd's addblock stops at the zero padding of the pre-allocated file
 	// ("network mismatch"): every importer gets the same copy without it.
 	file, err = trimmedCopy(file, filepath.Join(tmp, "blk_0_to_14131.dat"))

@@ -50,14 +50,14 @@ func main() {
 	}
 }
 
-func run(datadir, in string, verify bool) error {
+func run(datadir, in string, verify bool) (err error) {
 	params := chaincfg.MainNetParams
 	params.Checkpoints = nil // no checkpoint may excuse a block from its scripts
 	db, err := database.Create("ffldb", datadir, btcwire.MainNet)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
+	defer func() { err = errors.Join(err, db.Close()) }()
 	sigCache := txscript.NewSigCache(1 << 20)
 	bc, err := blockchain.New(&blockchain.Config{
 		DB:               db,
@@ -73,7 +73,7 @@ func run(datadir, in string, verify bool) error {
 	if err != nil {
 		return err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // read only
 	start := time.Now()
 	var raws [][]byte
 	r := bufio.NewReaderSize(f, 1<<20)
