@@ -111,6 +111,7 @@ type devnetNode struct {
 	client   *api.Client
 	dial     func(ctx context.Context, network, addr string) (net.Conn, error)
 	last     nodeStatus
+	payee    string // the address its miner pays (its wallet's first key), once read
 }
 
 // nodeStatus is what the view shows of a node.
@@ -302,7 +303,7 @@ func (d *devnet) poll(ctx context.Context) {
 		if s := n.last; s.ok && !d.seen[s.tip] {
 			d.seen[s.tip] = true
 			if s.height > 0 {
-				d.event(fmt.Sprintf("height %d: block %s, first on node %d", s.height, short(s.tip), n.index))
+				d.event(fmt.Sprintf("height %d: block %s %s, seen first on node %d", s.height, short(s.tip), d.minedBy(ctx, n, s.tip), n.index))
 			}
 		}
 	}
@@ -336,6 +337,37 @@ func (d *devnet) status(ctx context.Context, n *devnetNode) nodeStatus {
 	}
 	s.ok, s.height, s.mempool, s.hashrate = true, mining.Blocks, mining.Pooled, mining.Hashrate
 	return s
+}
+
+// minedBy says which node mined a block, from the address its coinbase
+// pays: each node's miner pays its wallet's first key.
+func (d *devnet) minedBy(ctx context.Context, n *devnetNode, hash string) string {
+	var block struct {
+		Tx []struct {
+			Vout []struct {
+				ScriptPubKey struct {
+					Address string `json:"address"`
+				} `json:"scriptPubKey"`
+			} `json:"vout"`
+		} `json:"tx"`
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if n.client == nil || n.client.CallInto(ctx, &block, "getblock", hash, 2) != nil || len(block.Tx) == 0 || len(block.Tx[0].Vout) == 0 {
+		return "(miner unknown)"
+	}
+	payee := block.Tx[0].Vout[0].ScriptPubKey.Address
+	for _, m := range d.nodes {
+		if m.payee == "" {
+			if w, err := wallet.Open(filepath.Join(m.dir, "devnet", "wallet.json"), chain.Devnet); err == nil && len(w.Keys()) > 0 {
+				m.payee = w.Keys()[0].Address.String()
+			}
+		}
+		if m.payee != "" && m.payee == payee {
+			return fmt.Sprintf("mined by node %d", m.index)
+		}
+	}
+	return "mined elsewhere"
 }
 
 // pay makes one payment from a random node with spendable coins to another.

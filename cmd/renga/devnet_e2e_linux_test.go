@@ -93,6 +93,11 @@ func TestDevnet(t *testing.T) {
 			if lo < 2 || hi-lo > 1 {
 				t.Errorf("heights from %d to %d: want all past 1 and within one block", lo, hi)
 			}
+			// The view names each new block's miner: one of the two.
+			if !strings.Contains(out.String(), "mined by node") || strings.Contains(out.String(), "mined by node 3") ||
+				strings.Contains(out.String(), "(miner unknown)") || strings.Contains(out.String(), "mined elsewhere") {
+				t.Errorf("the view does not name the miners 1 and 2 of its blocks:\n%s", out.String())
+			}
 			for i := 1; i <= 3; i++ {
 				if _, err := os.Stat(filepath.Join(dir, "node"+strconv.Itoa(i), "node.log")); err != nil {
 					t.Errorf("node %d's log: %v", i, err)
