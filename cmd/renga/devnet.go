@@ -303,7 +303,7 @@ func (d *devnet) poll(ctx context.Context) {
 		if s := n.last; s.ok && !d.seen[s.tip] {
 			d.seen[s.tip] = true
 			if s.height > 0 {
-				d.event(fmt.Sprintf("height %d: block %s %s, seen first on node %d", s.height, short(s.tip), d.minedBy(ctx, n, s.tip), n.index))
+				d.event(fmt.Sprintf("height %d: block %s %s", s.height, short(s.tip), d.minedBy(ctx, n, s.tip)))
 			}
 		}
 	}
