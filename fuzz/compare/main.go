@@ -37,6 +37,9 @@ type benchCase struct {
 }
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == spawnFlag {
+		os.Exit(spawnMeasured(os.Args[2:]))
+	}
 	count := flag.Int("count", 5, "runs of each side; the median is printed")
 	benchtime := flag.Duration("benchtime", 300*time.Millisecond, "target duration of each run")
 	only := flag.String("run", "", "only cases whose name contains this")
