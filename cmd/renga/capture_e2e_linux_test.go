@@ -1,17 +1,13 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/renga-p2p/renga/net/capture"
 	"github.com/renga-p2p/renga/net/sock/nstest"
 )
 
@@ -104,26 +100,15 @@ func TestNodeCapture(t *testing.T) {
 	}
 
 	// What tshark reads, with the plugin.
-	tshark, err := exec.LookPath("tshark")
-	if err != nil {
-		t.Log("tshark is not installed (Debian package tshark): the file is not cross-checked")
+	tshark := tsharkOn(t, file)
+	if tshark == nil {
 		return
 	}
-	plugin := filepath.Join(t.TempDir(), "renga.lua")
-	if err := os.WriteFile(plugin, []byte(capture.WiresharkPlugin()), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
-	defer cancel()
-	raw, err := exec.CommandContext(ctx, tshark, "-n", "-X", "lua_script:"+plugin, "-r", file, "-Y", "bitcoin",
-		"-T", "fields", "-E", "separator=|", "-e", "ip.src", "-e", "tcp.srcport", "-e", "ip.dst", "-e", "tcp.dstport",
-		"-e", "bitcoin.command").Output()
-	if err != nil {
-		t.Fatalf("tshark: %v", err)
-	}
+	raw := tshark("-Y", "bitcoin", "-T", "fields", "-E", "separator=|", "-e", "ip.src", "-e", "tcp.srcport",
+		"-e", "ip.dst", "-e", "tcp.dstport", "-e", "bitcoin.command")
 	local := a.ip
 	fromTshark := map[string][]string{}
-	for _, line := range strings.Split(strings.TrimSpace(string(raw)), "\n") {
+	for _, line := range strings.Split(strings.TrimSpace(raw), "\n") {
 		f := strings.Split(line, "|")
 		if len(f) != 5 {
 			t.Fatalf("tshark printed %q", line)

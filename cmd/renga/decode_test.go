@@ -331,16 +331,31 @@ func TestDecodeMagicMidStream(t *testing.T) {
 // no malformed packets, no expert errors.
 func tsharkCheck(t *testing.T, file string, want []string) {
 	t.Helper()
+	tshark := tsharkOn(t, file)
+	if tshark == nil {
+		return
+	}
+	if seq := tsharkSequence(tshark); strings.Join(seq, " ") != strings.Join(want, " ") {
+		t.Errorf("tshark decoded %v\nwant          %v", seq, want)
+	}
+	tsharkClean(t, tshark)
+}
+
+// tsharkOn returns a function that runs tshark with the Wireshark plugin on
+// file and returns what it prints, or nil when tshark is not installed.
+func tsharkOn(t *testing.T, file string) func(args ...string) string {
+	t.Helper()
 	path, err := exec.LookPath("tshark")
 	if err != nil {
 		t.Log("tshark is not installed (Debian package tshark): the capture file is not cross-checked")
-		return
+		return nil
 	}
 	plugin := filepath.Join(t.TempDir(), "renga.lua")
 	if err := os.WriteFile(plugin, []byte(capture.WiresharkPlugin()), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	tshark := func(args ...string) string {
+	return func(args ...string) string {
+		t.Helper()
 		ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 		defer cancel()
 		out, err := exec.CommandContext(ctx, path, append([]string{"-n", "-X", "lua_script:" + plugin, "-r", file}, args...)...).Output()
@@ -349,6 +364,11 @@ func tsharkCheck(t *testing.T, file string, want []string) {
 		}
 		return string(out)
 	}
+}
+
+// tsharkSequence is the Bitcoin commands and discovery beacons tshark finds,
+// in the file's order.
+func tsharkSequence(tshark func(args ...string) string) []string {
 	var seq []string
 	for _, line := range strings.Split(strings.TrimSpace(tshark("-T", "fields", "-E", "separator=|", "-e", "bitcoin.command", "-e", "renga.beacon.port")), "\n") {
 		cmds, beacon, _ := strings.Cut(line, "|")
@@ -359,9 +379,13 @@ func tsharkCheck(t *testing.T, file string, want []string) {
 			seq = append(seq, "beacon")
 		}
 	}
-	if strings.Join(seq, " ") != strings.Join(want, " ") {
-		t.Errorf("tshark decoded %v\nwant          %v", seq, want)
-	}
+	return seq
+}
+
+// tsharkClean fails t if tshark reports errors, malformed packets or errors
+// of the plugin.
+func tsharkClean(t *testing.T, tshark func(args ...string) string) {
+	t.Helper()
 	if expert := tshark("-q", "-z", "expert"); strings.Contains(expert, "Errors (") {
 		t.Errorf("tshark reports errors:\n%s", expert)
 	}

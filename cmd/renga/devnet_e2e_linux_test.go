@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -14,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/renga-p2p/renga/net/capture"
 	"github.com/renga-p2p/renga/net/sock/nstest"
 )
 
@@ -154,39 +152,16 @@ func checkLiveCapture(t *testing.T, live []string, file string) {
 	if count["version"] > 12 {
 		t.Errorf("%d version messages in 20 s among 3 nodes: connections are being remade", count["version"])
 	}
-	tshark, err := exec.LookPath("tshark")
-	if err != nil {
-		t.Log("tshark is not installed (Debian package tshark): the file is not cross-checked")
+	tshark := tsharkOn(t, file)
+	if tshark == nil {
 		return
 	}
-	plugin := filepath.Join(t.TempDir(), "renga.lua")
-	if err := os.WriteFile(plugin, []byte(capture.WiresharkPlugin()), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	run := func(args ...string) string {
-		out, err := exec.CommandContext(t.Context(), tshark, append([]string{"-n", "-X", "lua_script:" + plugin, "-r", file}, args...)...).Output()
-		if err != nil {
-			t.Fatalf("tshark %v: %v", args, err)
-		}
-		return string(out)
-	}
-	var seen []string
-	for _, line := range strings.Split(strings.TrimSpace(run("-T", "fields", "-E", "separator=|", "-e", "bitcoin.command", "-e", "renga.beacon.port")), "\n") {
-		cmds, beacon, _ := strings.Cut(line, "|")
-		if cmds != "" {
-			seen = append(seen, strings.Split(cmds, ",")...)
-		}
-		if beacon != "" {
-			seen = append(seen, "beacon")
-		}
-	}
+	seen := tsharkSequence(tshark)
 	a, b := slices.Clone(live), slices.Clone(seen)
 	slices.Sort(a)
 	slices.Sort(b)
 	if !slices.Equal(a, b) {
 		t.Errorf("tshark read %d messages from the file, renga capture printed %d", len(seen), len(live))
 	}
-	if v := run("-V"); strings.Contains(v, "Malformed") || strings.Contains(v, "Lua Error") {
-		t.Error("tshark reports a malformed packet")
-	}
+	tsharkClean(t, tshark)
 }
