@@ -26,22 +26,31 @@ func TestNodeCapture(t *testing.T) {
 	}
 	l := newLAN(t, 2)
 	a, b := l.node(1), l.node(2)
-	file := filepath.Join(t.TempDir(), "node1.pcapng")
+	dir := t.TempDir()
+	fileA, fileB := filepath.Join(dir, "node1.pcapng"), filepath.Join(dir, "node2.pcapng")
 	for _, n := range l.nodes {
 		n.network = "regtest"
-		n.flags = []string{"--discover"}
+		n.flags = []string{"--discover", "--compress"} // for Renga's own sendcmpr and cmpr
 	}
-	a.start("--capture", file, "--log-level", "debug")
-	b.start()
-	waitFor(t, 15*time.Second, "the two nodes connected through discovery", func() (bool, string) {
-		return a.peers() >= 1 && b.peers() >= 1, fmt.Sprintf("%d and %d connections", a.peers(), b.peers())
+	// Node 2 mines 101 blocks before node 1 starts: node 1's first sync
+	// gets them in one headers message big enough to go compressed (cmpr).
+	b.start("--capture", fileB, "--log-level", "debug")
+	waitFor(t, 15*time.Second, "node 2 answering", func() (bool, string) {
+		return b.peers() >= 0, "no answer"
 	})
-	// Blocks and a payment from b reach a.
 	payTo := firstLine(t, b, "wallet", "address")
 	var hashes []string
 	if err := b.call(&hashes, "generatetoaddress", 101, payTo); err != nil {
 		t.Fatal(err)
 	}
+	a.start("--capture", fileA, "--log-level", "debug")
+	waitFor(t, 15*time.Second, "the two nodes connected through discovery", func() (bool, string) {
+		return a.peers() >= 1 && b.peers() >= 1, fmt.Sprintf("%d and %d connections", a.peers(), b.peers())
+	})
+	waitFor(t, 30*time.Second, "node 1 synced node 2's blocks", func() (bool, string) {
+		return sameTip(l.nodes, 101)
+	})
+	// A payment and a block from node 2 reach node 1.
 	txid := firstLine(t, b, "wallet", "send", firstLine(t, a, "wallet", "address"), "3")
 	waitFor(t, 30*time.Second, "node 1 accepted the payment", func() (bool, string) {
 		return a.mempool()[txid], "not in its pool"
@@ -54,7 +63,14 @@ func TestNodeCapture(t *testing.T) {
 	})
 	a.stop()
 	b.stop()
+	t.Run("node 1", func(t *testing.T) { checkNodeCapture(t, a, fileA) })
+	t.Run("node 2", func(t *testing.T) { checkNodeCapture(t, b, fileB) })
+}
 
+// checkNodeCapture: the node's capture file holds the messages its debug log
+// says it sent and received, per connection and direction, in order, as
+// renga decode and tshark read it, and discovery beacons both ways.
+func checkNodeCapture(t *testing.T, a *lanNode, file string) {
 	// What the log says, per connection and direction.
 	fromLog := map[string][]string{}
 	for _, e := range a.logEntries() {
@@ -68,6 +84,17 @@ func TestNodeCapture(t *testing.T) {
 	}
 	if len(fromLog) == 0 {
 		t.Fatal("the debug log holds no message")
+	}
+	seen := map[string]bool{}
+	for _, cmds := range fromLog {
+		for _, c := range cmds {
+			seen[c] = true
+		}
+	}
+	for _, want := range []string{"version", "verack", "ping", "pong", "inv", "getdata", "headers", "block", "tx", "sendcmpr", "cmpr"} {
+		if !seen[want] {
+			t.Errorf("no %s sent or received: the capture is not checked on it", want)
+		}
 	}
 
 	// What renga decode reads in the file.

@@ -156,10 +156,12 @@ func TestLAN(t *testing.T) {
 			h, _ := l.node(1).tip()
 			return sameTip(all, h)
 		})
-		// The winner is the half whose tip is on the final chain.
+		// The winner is the half whose tip is on the final chain, asked of a
+		// node of that half: every node is on the final chain now, and a
+		// winner need never have heard of the losing branch's last blocks.
 		var onChain []string
-		for name := range half {
-			if confirmations(t, l.node(1), tips[name]) > 0 {
+		for name, nodes := range half {
+			if confirmations(t, nodes[0], tips[name]) > 0 {
 				onChain = append(onChain, name)
 			}
 		}

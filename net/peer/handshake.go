@@ -91,4 +91,11 @@ func (p *Peer) afterHandshake() {
 	if p.cfg.compression() && p.version.Services&wire.SFNodeCompress != 0 {
 		p.Send(&wire.MsgSendCmpr{Codecs: p.cfg.Codecs.Supported(), MinSize: p.cfg.MinCompressSize})
 	}
+	// The first ping goes at once, as Bitcoin Core's does: the round trip is
+	// known from the start (getpeerinfo's pingtime) and a dead link shows
+	// within the ping timeout, not the interval plus the timeout.
+	select {
+	case p.pingNow <- struct{}{}:
+	default:
+	}
 }

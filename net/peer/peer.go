@@ -123,6 +123,7 @@ type Peer struct {
 
 	sendq     chan wire.Message
 	done      chan struct{}
+	pingNow   chan struct{} // a ping to send now, not at the next tick
 	closeOnce sync.Once
 	cause     error // set once, before done closes
 
@@ -158,6 +159,7 @@ func New(conn net.Conn, inbound bool, cfg Config, h Handler) *Peer {
 		inbound: inbound,
 		handler: h,
 		sendq:   make(chan wire.Message, cfg.SendQueue),
+		pingNow: make(chan struct{}, 1),
 		done:    make(chan struct{}),
 		local:   AddrPort(conn.LocalAddr()),
 		remote:  AddrPort(conn.RemoteAddr()),

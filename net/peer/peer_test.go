@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -420,5 +421,43 @@ func TestAddrPortUnmapsIPv4(t *testing.T) {
 	defer func() { _ = s.Close() }()
 	if got := AddrPort(s.RemoteAddr()); !got.Addr().Is4() || got.String() != c.LocalAddr().String() {
 		t.Errorf("AddrPort(%v) = %v, want %v", s.RemoteAddr(), got, c.LocalAddr())
+	}
+}
+
+// The first ping goes right after the handshake, never before our verack:
+// the remote's verack can arrive while ours is still queued, and a ping
+// ahead of it is a protocol violation that gets us disconnected (it made
+// sync peers drop each other). Run many times: the order was a race.
+func TestFirstPingAfterVerack(t *testing.T) {
+	for range 50 {
+		c, s := tcpPair(t)
+		p := New(s, false, testConfig(7, false), newRecorder())
+		done := make(chan error, 1)
+		go func() { done <- p.Run(context.Background()) }()
+		r := &rawPeer{t: t, conn: c, r: wire.NewReader(c, magic)}
+		r.expect(wire.CmdVersion)
+		// Version and verack in one write, so the Peer reads both at once.
+		var b bytes.Buffer
+		for _, m := range []wire.Message{&wire.MsgVersion{ProtocolVersion: wire.ProtocolVersion, Nonce: 8}, &wire.MsgVerack{}} {
+			if err := wire.WriteMessage(&b, magic, m); err != nil {
+				t.Fatal(err)
+			}
+		}
+		r.write(b.Bytes())
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second)) // the ping interval is 2 minutes
+		var seen []string
+		for len(seen) == 0 || seen[len(seen)-1] != wire.CmdPing {
+			m, err := r.r.ReadMessage()
+			if err != nil {
+				t.Fatalf("after %v: %v (no ping right after the handshake?)", seen, err)
+			}
+			seen = append(seen, m.Command())
+		}
+		if !slices.Contains(seen, wire.CmdVerack) {
+			t.Fatalf("messages %v: the ping came before our verack", seen)
+		}
+		p.Close(nil)
+		<-done
+		_ = c.Close()
 	}
 }

@@ -27,28 +27,49 @@ func (p *Peer) writeLoop() {
 				return
 			}
 		case <-ping.C:
-			if !p.handshaken.Load() {
-				continue
+			if err := p.ping(&buf, &cbuf); err != nil {
+				p.Close(err)
+				return
 			}
-			if sent := p.pingSent.Load(); sent != 0 {
-				if p.now().Sub(time.Unix(0, sent)) > p.cfg.PingTimeout {
-					p.Close(fmt.Errorf("%w: no pong for %v", ErrPingTimeout, p.cfg.PingTimeout))
+		case <-p.pingNow:
+			// What was queued before the handshake completed (our verack
+			// among it) goes first: a ping must not overtake it.
+			for len(p.sendq) > 0 {
+				var err error
+				if buf, cbuf, err = p.write(<-p.sendq, buf[:0], cbuf[:0]); err != nil {
+					p.Close(err)
 					return
 				}
-				continue // one ping at a time
 			}
-			var b [8]byte
-			rand.Read(b[:])
-			nonce := binary.LittleEndian.Uint64(b[:])
-			p.pingNonce.Store(nonce)
-			p.pingSent.Store(p.now().UnixNano())
-			var err error
-			if buf, cbuf, err = p.write(&wire.MsgPing{Nonce: nonce}, buf[:0], cbuf[:0]); err != nil {
+			if err := p.ping(&buf, &cbuf); err != nil {
 				p.Close(err)
 				return
 			}
 		}
 	}
+}
+
+// ping sends a ping with a fresh nonce, unless the handshake is not done or
+// a ping is already out; an unanswered ping older than PingTimeout ends the
+// connection.
+func (p *Peer) ping(buf, cbuf *[]byte) error {
+	if !p.handshaken.Load() {
+		return nil
+	}
+	if sent := p.pingSent.Load(); sent != 0 {
+		if p.now().Sub(time.Unix(0, sent)) > p.cfg.PingTimeout {
+			return fmt.Errorf("%w: no pong for %v", ErrPingTimeout, p.cfg.PingTimeout)
+		}
+		return nil // one ping at a time
+	}
+	var b [8]byte
+	rand.Read(b[:])
+	nonce := binary.LittleEndian.Uint64(b[:])
+	p.pingNonce.Store(nonce)
+	p.pingSent.Store(p.now().UnixNano())
+	var err error
+	*buf, *cbuf, err = p.write(&wire.MsgPing{Nonce: nonce}, (*buf)[:0], (*cbuf)[:0])
+	return err
 }
 
 // write encodes msg as a frame (compressed if negotiated and worth it) and
