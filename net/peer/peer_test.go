@@ -457,7 +457,9 @@ func TestFirstPingAfterVerack(t *testing.T) {
 			t.Fatalf("messages %v: the ping came before our verack", seen)
 		}
 		p.Close(nil)
-		<-done
+		if err := <-done; err != nil && !errors.Is(err, ErrClosed) {
+			t.Fatalf("the peer ended with %v, closed by us", err)
+		}
 		_ = c.Close()
 	}
 }
