@@ -45,8 +45,9 @@ bench:
 compare:
 	cd fuzz && go run ./compare -count 5
 
-## lint: go vet, staticcheck and golangci-lint on both modules
+## lint: gofmt, go vet, staticcheck and golangci-lint on both modules
 lint:
+	@test -z "$$(gofmt -l .)" || { echo "gofmt would change:"; gofmt -l .; exit 1; }
 	go vet ./...
 	cd fuzz && go vet ./...
 	cd miner/internal/kernel/_asm && go vet ./...

@@ -91,7 +91,7 @@ func Open(dir string, magic wire.Magic, opts Options) (*DB, error) {
 		FS:    fs,
 		Cache: cache,
 		// Pebble logs to stdout ("Found 0 WALs") unless given a logger.
-		Logger: pebbleLogger{opts.Logger},
+		Logger:       pebbleLogger{opts.Logger},
 		MemTableSize: opts.MemTableSize,
 	})
 	if err != nil {
