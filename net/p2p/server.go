@@ -476,7 +476,7 @@ func (s *Server) connect() {
 		slices.Sort(ids)
 		for _, id := range ids {
 			d := s.discovered[id]
-			if !nonces[id] && !connected[d.Addr] && !s.dialing[d.Addr] && id != s.nonce {
+			if !nonces[id] && !connected[d.Addr] && !s.dialing[d.Addr] {
 				extra = append(extra, d.Addr)
 			}
 		}
