@@ -17,16 +17,20 @@ import (
 
 var magic = wire.Magic{0xfa, 0xbf, 0xb5, 0xda}
 
-// recorder is a Handler that keeps what it receives.
+// recorder is a Handler that keeps what it receives. It hands each message
+// to the test through got, and gives up when the test ends: a test that has
+// stopped reading must not leave the peer's reading goroutine blocked on a
+// full channel (Run would never return, and the cleanup would wait forever).
 type recorder struct {
+	ctx   context.Context
 	mu    sync.Mutex
 	msgs  []wire.Message
 	got   chan wire.Message
 	ready chan struct{}
 }
 
-func newRecorder() *recorder {
-	return &recorder{got: make(chan wire.Message, 100), ready: make(chan struct{})}
+func newRecorder(t *testing.T) *recorder {
+	return &recorder{ctx: t.Context(), got: make(chan wire.Message, 100), ready: make(chan struct{})}
 }
 
 func (r *recorder) Ready(p *Peer) error {
@@ -41,7 +45,7 @@ func waitReady(t *testing.T, rs ...*recorder) {
 		select {
 		case <-r.ready:
 		case <-time.After(10 * time.Second):
-			t.Fatal("handshake did not complete")
+			t.Fatal("handshake did not complete in 10 s")
 		}
 	}
 }
@@ -50,8 +54,12 @@ func (r *recorder) HandleMessage(p *Peer, msg wire.Message) error {
 	r.mu.Lock()
 	r.msgs = append(r.msgs, msg)
 	r.mu.Unlock()
-	r.got <- msg
-	return nil
+	select {
+	case r.got <- msg:
+		return nil
+	case <-r.ctx.Done():
+		return context.Cause(r.ctx)
+	}
 }
 
 // waitFor returns the next message of type T the recorder sees.
@@ -65,7 +73,7 @@ func waitFor[T wire.Message](t *testing.T, r *recorder) T {
 			}
 		case <-time.After(10 * time.Second):
 			var zero T
-			t.Fatalf("no %T received", zero)
+			t.Fatalf("no %T received in 10 s", zero)
 			return zero
 		}
 	}
@@ -95,14 +103,21 @@ func tcpPair(t *testing.T) (client, server net.Conn) {
 	defer func() { _ = l.Close() }() // both ends are connected by then
 	accepted := make(chan net.Conn, 1)
 	go func() {
-		c, _ := l.Accept()
+		c, _ := l.Accept() // nil if the listener closes first
 		accepted <- c
 	}()
-	client, err = net.Dial("tcp", l.Addr().String())
+	client, err = net.DialTimeout("tcp", l.Addr().String(), 10*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
-	server = <-accepted
+	select {
+	case server = <-accepted:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the loopback listener accepted no connection in 10 s")
+	}
+	if server == nil {
+		t.Fatal("the loopback listener failed to accept")
+	}
 	return client, server
 }
 
@@ -110,7 +125,7 @@ func tcpPair(t *testing.T) (client, server net.Conn) {
 func connect(t *testing.T, a, b Config) (pa, pb *Peer, ra, rb *recorder) {
 	t.Helper()
 	c, s := tcpPair(t)
-	ra, rb = newRecorder(), newRecorder()
+	ra, rb = newRecorder(t), newRecorder(t)
 	pa, pb = New(c, false, a, ra), New(s, true, b, rb)
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
@@ -214,6 +229,11 @@ func (r *rawPeer) write(b []byte) {
 
 func (r *rawPeer) expect(cmd string) wire.Message {
 	r.t.Helper()
+	// No read waits longer than the test would: the peer under test may
+	// simply never send cmd.
+	if err := r.conn.SetReadDeadline(time.Now().Add(10 * time.Second)); err != nil {
+		r.t.Fatal(err)
+	}
 	for {
 		m, err := r.r.ReadMessage()
 		if err != nil {
@@ -237,7 +257,7 @@ func (r *rawPeer) handshake(nonce uint64) {
 // raw other end and a channel with Run's result.
 func runInbound(t *testing.T, cfg Config) (*rawPeer, *Peer, <-chan error) {
 	c, s := tcpPair(t)
-	p := New(s, true, cfg, newRecorder())
+	p := New(s, true, cfg, newRecorder(t))
 	done := make(chan error, 1)
 	go func() { done <- p.Run(context.Background()) }()
 	t.Cleanup(func() { p.Close(nil); _ = c.Close() })
@@ -431,7 +451,7 @@ func TestAddrPortUnmapsIPv4(t *testing.T) {
 func TestFirstPingAfterVerack(t *testing.T) {
 	for range 50 {
 		c, s := tcpPair(t)
-		p := New(s, false, testConfig(7, false), newRecorder())
+		p := New(s, false, testConfig(7, false), newRecorder(t))
 		done := make(chan error, 1)
 		go func() { done <- p.Run(context.Background()) }()
 		r := &rawPeer{t: t, conn: c, r: wire.NewReader(c, magic)}
@@ -457,7 +477,7 @@ func TestFirstPingAfterVerack(t *testing.T) {
 			t.Fatalf("messages %v: the ping came before our verack", seen)
 		}
 		p.Close(nil)
-		if err := <-done; err != nil && !errors.Is(err, ErrClosed) {
+		if err := result(t, done); err != nil && !errors.Is(err, ErrClosed) {
 			t.Fatalf("the peer ended with %v, closed by us", err)
 		}
 		_ = c.Close()
