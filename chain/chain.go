@@ -189,6 +189,15 @@ func (c *Chain) NodeByHash(h sha256d.Hash) *Node {
 	return c.index[h]
 }
 
+// Status returns n's status flags. They change as the chain learns about
+// the block (its body stored, validated, found invalid), so they are read
+// under the chain's lock: read them with Status, not from the Node.
+func (c *Chain) Status(n *Node) Status {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return n.Status
+}
+
 // NodeAt returns the active chain's block at height, or nil.
 func (c *Chain) NodeAt(height int32) *Node {
 	c.mu.RLock()

@@ -86,7 +86,7 @@ func (c *Chain) connectBlock(b *wire.Block, node *Node, view *utxoView) (*store.
 					}
 					coin = *cp
 				}
-				if coin.Coinbase && height-coin.Height < p.CoinbaseMaturity {
+				if coin.Coinbase && !p.Mature(coin.Height, height) {
 					return nil, blockErr(RulePremature, "transaction %d spends coinbase %s of height %d at height %d (maturity %d)",
 						i, op, coin.Height, height, p.CoinbaseMaturity)
 				}

@@ -32,7 +32,9 @@ func (s Status) Invalid() bool { return s&(StatusInvalid|StatusInvalidParent) !=
 // Node is a block index entry: a header the chain accepted, where it sits and
 // what is known of it. Nodes are created and changed only by the Chain, under
 // its lock; callers get them from Chain methods and must treat them as
-// read-only.
+// read-only. Every field but Status and Pos is fixed once the node exists;
+// those two change under the chain's lock, so others read Status through
+// Chain.Status.
 type Node struct {
 	Hash   sha256d.Hash
 	Header wire.Header

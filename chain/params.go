@@ -50,7 +50,7 @@ type Params struct {
 	ASERTMaxSolve  int64 // seconds: one block's solve time counts at most this much either way (RetargetASERT)
 
 	SubsidyHalvingInterval int32
-	CoinbaseMaturity       int32
+	CoinbaseMaturity       int32 // see Mature
 
 	// Heights from which soft forks are enforced.
 	BIP34Height int32 // coinbase starts with the height; block version ≥ 2
@@ -188,4 +188,13 @@ func NetworkByName(name string) (*Params, error) {
 		}
 	}
 	return nil, fmt.Errorf("%w: unknown network %q (devnet, regtest or mainnet)", ErrNetwork, name)
+}
+
+// Mature reports whether a coinbase output created in the block at
+// coinHeight may be spent by a transaction in the block at spendHeight: only
+// CoinbaseMaturity blocks later (100 on Bitcoin's networks). It is the one
+// place the rule is written: block validation, the mempool (which judges a
+// transaction for the next block) and the wallet all ask it.
+func (p *Params) Mature(coinHeight, spendHeight int32) bool {
+	return spendHeight-coinHeight >= p.CoinbaseMaturity
 }

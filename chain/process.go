@@ -658,6 +658,7 @@ func (c *Chain) commit() error {
 	}
 	b := c.db.NewBatch()
 	c.view.flush(b)
+	c.mu.Lock() // Status is read by others (Chain.Status) under the read lock
 	for _, m := range p.moves {
 		if m.connect {
 			b.PutUndo(m.node.Hash, m.undo)
@@ -668,6 +669,7 @@ func (c *Chain) commit() error {
 			b.DeleteHeight(m.node.Height)
 		}
 	}
+	c.mu.Unlock()
 	// The moves are applied in order, so a height rewritten by a later move
 	// (a reorganization, or one undone again) ends with the last write.
 	if len(p.moves) > 0 {

@@ -32,7 +32,8 @@
 // # Errors
 //
 // Consensus failures wrap chain.ErrInvalidTx; policy refusals wrap
-// [ErrNonStandard], [ErrLowFee], [ErrConflict], [ErrDuplicate], [ErrFull];
+// [ErrNonStandard], [ErrLowFee], [ErrConflict], [ErrDuplicate] (with
+// [ErrConfirmed] too for a transaction already in the chain), [ErrFull];
 // [ErrOrphan] means the transaction was kept waiting for its parents.
 //
 // # Concurrency

@@ -20,9 +20,12 @@ var (
 	ErrLowFee      = errors.New("mempool: fee below the minimum relay fee")
 	ErrConflict    = errors.New("mempool: spends an output another pool transaction spends")
 	ErrDuplicate   = errors.New("mempool: already known")
-	ErrFull        = errors.New("mempool: full, and the fee rate is too low to stay")
-	ErrOrphan      = errors.New("mempool: inputs unknown; kept as an orphan")
-	ErrCoinbase    = errors.New("mempool: coinbase transactions are not relayed")
+	// ErrConfirmed: the transaction is already in the chain. Errors that
+	// wrap it also wrap ErrDuplicate.
+	ErrConfirmed = errors.New("mempool: already confirmed")
+	ErrFull      = errors.New("mempool: full, and the fee rate is too low to stay")
+	ErrOrphan    = errors.New("mempool: inputs unknown; kept as an orphan")
+	ErrCoinbase  = errors.New("mempool: coinbase transactions are not relayed")
 )
 
 // Policy limits.
@@ -220,7 +223,7 @@ func (p *Pool) accept(tx *wire.Tx) (*Entry, error) {
 			}
 			coins[i] = coin
 		}
-		if coins[i].Coinbase && height-coins[i].Height < params.CoinbaseMaturity {
+		if coins[i].Coinbase && !params.Mature(coins[i].Height, height) {
 			return nil, fmt.Errorf("%w: %s spends immature coinbase %s", chain.ErrInvalidTx, txid, op)
 		}
 		in += coins[i].Value
@@ -228,7 +231,7 @@ func (p *Pool) accept(tx *wire.Tx) (*Entry, error) {
 	if missing {
 		// Already confirmed? Then it is not an orphan but a duplicate.
 		if _, err := p.chain.Coin(wire.OutPoint{Hash: txid, Index: 0}); err == nil {
-			return nil, fmt.Errorf("%w: %s is confirmed", ErrDuplicate, txid)
+			return nil, fmt.Errorf("%w: %w: %s", ErrDuplicate, ErrConfirmed, txid)
 		}
 		return nil, fmt.Errorf("%w: %s", ErrOrphan, txid)
 	}

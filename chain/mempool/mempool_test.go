@@ -89,6 +89,18 @@ func TestAcceptAndRefuse(t *testing.T) {
 	if info := e.pool.Info(); info.Count != 1 {
 		t.Fatalf("pool holds %d transactions, want 1", info.Count)
 	}
+
+	// A transaction already in the chain is a duplicate, and says so.
+	mined := e.pay(t, 10_000, e.coins[4])
+	if _, err := e.h.Chain.ProcessBlock(e.h.Next(nil, 10_000, mined), nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.pool.Accept(mined); !errors.Is(err, mempool.ErrConfirmed) || !errors.Is(err, mempool.ErrDuplicate) {
+		t.Fatalf("a confirmed transaction: error = %v, want ErrConfirmed and ErrDuplicate", err)
+	}
+	if _, err := e.pool.Accept(good); errors.Is(err, mempool.ErrConfirmed) {
+		t.Fatalf("a pool duplicate said it was confirmed: %v", err)
+	}
 }
 
 func TestPolicyStricterThanConsensus(t *testing.T) {

@@ -238,7 +238,7 @@ func (w *Wallet) Pay(coins []Coin, to []byte, amount, feeRate int64) (*Payment, 
 			return w.sign(picked, to, amount, in, feeRate)
 		}
 	}
-	return nil, fmt.Errorf("%w: %s available, %s plus fee needed", ErrFunds, coinsString(in), coinsString(amount))
+	return nil, fmt.Errorf("%w: %s available, %s plus fee needed", ErrFunds, chain.Amount(in), chain.Amount(amount))
 }
 
 func feeFor(inputs, outputs int, feeRate int64) int64 {
@@ -271,5 +271,3 @@ func (w *Wallet) sign(picked []Coin, to []byte, amount, in, feeRate int64) (*Pay
 
 // dustLimit mirrors the mempool's policy for a P2PKH output.
 func dustLimit(script []byte) int64 { return int64(8+1+len(script)+148) * 3 }
-
-func coinsString(sat int64) string { return fmt.Sprintf("%d.%08d", sat/chain.Coin, sat%chain.Coin) }

@@ -408,7 +408,7 @@ func (d *devnet) pay(ctx context.Context) {
 			d.event(fmt.Sprintf("node %d could not pay node %d: %v", from.index, to.index, err))
 			return
 		}
-		d.event(fmt.Sprintf("node %d paid node %d %s coins: tx %s", from.index, to.index, formatCoins(amount), short(txid)))
+		d.event(fmt.Sprintf("node %d paid node %d %s coins: tx %s", from.index, to.index, chain.Amount(amount), short(txid)))
 		return
 	}
 }

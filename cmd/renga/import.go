@@ -84,14 +84,9 @@ func runImport(ctx context.Context, args []string, io stdio) (err error) {
 	}
 	fmt.Fprintf(io.out, "imported %d blocks (%d already known) in %.2fs\n", total.Blocks, total.Skipped, elapsed.Seconds())
 	fmt.Fprintf(io.out, "tip        %d %s\n", stats.Height, stats.Tip)
-	fmt.Fprintf(io.out, "utxo set   %d coins, %s\n", stats.Coins, formatCoins(stats.Total))
+	fmt.Fprintf(io.out, "utxo set   %d coins, %s\n", stats.Coins, chain.Amount(stats.Total))
 	fmt.Fprintf(io.out, "utxo hash  %s\n", stats.Digest)
 	return nil
-}
-
-// formatCoins shows satoshis as coins with 8 decimals.
-func formatCoins(sat int64) string {
-	return fmt.Sprintf("%d.%08d", sat/chain.Coin, sat%chain.Coin)
 }
 
 // progress draws "height, blocks/s, ETA" for an import.

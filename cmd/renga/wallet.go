@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 
 	"github.com/renga-p2p/renga/chain"
@@ -120,7 +119,7 @@ func runWallet(ctx context.Context, args []string, io stdio) error {
 	if sub == "balance" {
 		b := coins.balance()
 		text := fmt.Sprintf("spendable %s\nimmature  %s\nin mempool spends %s\n(height %d, %d coins)",
-			formatCoins(b.Spendable), formatCoins(b.Immature), formatCoins(b.Pending), coins.height, len(coins.all))
+			chain.Amount(b.Spendable), chain.Amount(b.Immature), chain.Amount(b.Pending), coins.height, len(coins.all))
 		return out(text, b)
 	}
 
@@ -144,8 +143,8 @@ func runWallet(ctx context.Context, args []string, io stdio) error {
 	if err := client.CallInto(ctx, &txid, "sendrawtransaction", hex.EncodeToString(raw)); err != nil {
 		return fmt.Errorf("wallet: the node refused the payment: %w", err)
 	}
-	return out(txid, map[string]any{"txid": txid, "amount": formatCoins(amount), "fee": formatCoins(pay.Fee),
-		"change": formatCoins(pay.Change), "inputs": len(pay.Spent), "size": len(raw)})
+	return out(txid, map[string]any{"txid": txid, "amount": chain.Amount(amount), "fee": chain.Amount(pay.Fee),
+		"change": chain.Amount(pay.Change), "inputs": len(pay.Spent), "size": len(raw)})
 }
 
 // walletCoin is one of the wallet's unspent outputs as the node sees it.
@@ -171,12 +170,12 @@ func walletCoins(ctx context.Context, client *api.Client, w *wallet.Wallet, p *c
 	var scan struct {
 		Height   int32 `json:"height"`
 		Unspents []struct {
-			TxID     string          `json:"txid"`
-			Vout     uint32          `json:"vout"`
-			Script   string          `json:"scriptPubKey"`
-			Amount   json.RawMessage `json:"amount"`
-			Coinbase bool            `json:"coinbase"`
-			Height   int32           `json:"height"`
+			TxID     string       `json:"txid"`
+			Vout     uint32       `json:"vout"`
+			Script   string       `json:"scriptPubKey"`
+			Amount   chain.Amount `json:"amount"`
+			Coinbase bool         `json:"coinbase"`
+			Height   int32        `json:"height"`
 		} `json:"unspents"`
 	}
 	if err := client.CallInto(ctx, &scan, "scantxoutset", "start", descs); err != nil {
@@ -193,13 +192,10 @@ func walletCoins(ctx context.Context, client *api.Client, w *wallet.Wallet, p *c
 		if err != nil {
 			return nil, fmt.Errorf("wallet: node sent script %q: %w", u.Script, err)
 		}
-		value, err := parseCoins(string(u.Amount))
-		if err != nil {
-			return nil, fmt.Errorf("wallet: node sent amount %s: %w", u.Amount, err)
-		}
+		value := int64(u.Amount)
 		// A coinbase output may be spent in the block at height
 		// coinbase height + maturity; the next block is tip + 1.
-		mature := !u.Coinbase || scan.Height+1-u.Height >= p.CoinbaseMaturity
+		mature := !u.Coinbase || p.Mature(u.Height, scan.Height+1)
 		set.all = append(set.all, walletCoin{
 			coin:   wallet.Coin{OutPoint: wire.OutPoint{Hash: h, Index: u.Vout}, Value: value, Script: script},
 			mature: mature,
@@ -256,25 +252,12 @@ func (s *coinSet) balance() balance {
 	return b
 }
 
-// parseCoins reads an amount of coins with up to 8 decimals ("1.5", "0.0001",
-// "21") as satoshis, exactly (no floating point).
+// parseCoins reads a positive amount of coins with up to 8 decimals ("1.5",
+// "0.0001", "21") as satoshis, exactly.
 func parseCoins(s string) (int64, error) {
-	whole, frac, _ := strings.Cut(s, ".")
-	if whole == "" && frac == "" || len(frac) > 8 || strings.HasPrefix(whole, "-") || strings.HasPrefix(whole, "+") {
-		return 0, errors.New("want a positive number of coins with at most 8 decimals")
-	}
-	if whole == "" {
-		whole = "0"
-	}
-	w, err := strconv.ParseUint(whole, 10, 64)
-	if err != nil || w > uint64(chain.MaxMoney/chain.Coin) {
+	a, err := chain.ParseAmount(s)
+	if err != nil || a <= 0 {
 		return 0, errors.New("want a positive number of coins with at most 8 decimals, at most 21 million")
 	}
-	var f uint64
-	if frac != "" {
-		if f, err = strconv.ParseUint(frac+strings.Repeat("0", 8-len(frac)), 10, 64); err != nil {
-			return 0, errors.New("want a positive number of coins with at most 8 decimals")
-		}
-	}
-	return int64(w)*chain.Coin + int64(f), nil
+	return int64(a), nil
 }

@@ -46,18 +46,6 @@ var methods = map[string]method{
 	"stop":                 stop,
 }
 
-// amount is a value in coins, written as bitcoind writes it (8 decimals).
-type amount int64
-
-func (a amount) MarshalJSON() ([]byte, error) {
-	v := int64(a)
-	sign := ""
-	if v < 0 {
-		sign, v = "-", -v
-	}
-	return fmt.Appendf(nil, "%s%d.%08d", sign, v/chain.Coin, v%chain.Coin), nil
-}
-
 // difficulty is the work of a target relative to difficulty 1 (0x1d00ffff),
 // as bitcoind reports it on every network.
 func difficulty(bits uint32) float64 {
@@ -237,7 +225,7 @@ func (s *Server) txJSON(tx *wire.Tx, block *chain.Node, raw []byte) map[string]a
 		if a, ok := s.addressOf(out.ScriptPubKey); ok {
 			spk["address"] = a
 		}
-		vout = append(vout, map[string]any{"value": amount(out.Value), "n": i, "scriptPubKey": spk})
+		vout = append(vout, map[string]any{"value": chain.Amount(out.Value), "n": i, "scriptPubKey": spk})
 	}
 	m := map[string]any{
 		"txid": tx.TxID().String(), "hash": tx.WTxID().String(), "version": tx.Version,
@@ -323,7 +311,7 @@ func sendRawTransaction(_ context.Context, s *Server, p params) (any, error) {
 	}
 	if _, err := s.cfg.Pool.Accept(&tx); err != nil {
 		switch {
-		case errors.Is(err, mempool.ErrDuplicate) && strings.Contains(err.Error(), "confirmed"):
+		case errors.Is(err, mempool.ErrConfirmed):
 			return nil, rpcErr(codeAlreadyInChain, "Transaction already in block chain")
 		case errors.Is(err, mempool.ErrDuplicate):
 			return tx.TxID().String(), nil // bitcoind returns the txid again
@@ -356,7 +344,7 @@ func getRawMempool(_ context.Context, s *Server, p params) (any, error) {
 	for _, e := range entries {
 		out[e.TxID.String()] = map[string]any{
 			"vsize": e.Size, "weight": 4 * e.Size, "time": e.Added.Unix(), "height": e.Height,
-			"fees": map[string]any{"base": amount(e.Fee)}, "wtxid": e.TxID.String(),
+			"fees": map[string]any{"base": chain.Amount(e.Fee)}, "wtxid": e.TxID.String(),
 		}
 	}
 	return out, nil
@@ -397,7 +385,7 @@ func getMempoolInfo(_ context.Context, s *Server, _ params) (any, error) {
 	}
 	return map[string]any{
 		"loaded": true, "size": info.Count, "bytes": info.Bytes, "usage": info.Bytes,
-		"mempoolminfee": amount(info.MinRelayFee), "minrelaytxfee": amount(info.MinRelayFee),
+		"mempoolminfee": chain.Amount(info.MinRelayFee), "minrelaytxfee": chain.Amount(info.MinRelayFee),
 		"orphans": info.Orphans,
 	}, nil
 }
@@ -476,7 +464,7 @@ func getNetworkInfo(_ context.Context, s *Server, _ params) (any, error) {
 		"version": s.cfg.Version, "subversion": "/renga:" + s.cfg.Version + "/", "protocolversion": wire.ProtocolVersion,
 		"localservices": fmt.Sprintf("%016x", wire.SFNodeNetwork|wire.SFNodeWitness), "localrelay": true,
 		"connections": peers, "connections_in": in, "connections_out": out, "networkactive": s.cfg.P2P != nil,
-		"relayfee": amount(relay), "warnings": "",
+		"relayfee": chain.Amount(relay), "warnings": "",
 	}, nil
 }
 
@@ -661,7 +649,7 @@ func scanTxOutSet(_ context.Context, s *Server, p params) (any, error) {
 		if d, ok := want[string(c.Script)]; ok {
 			unspents = append(unspents, map[string]any{
 				"txid": op.Hash.String(), "vout": op.Index, "scriptPubKey": hex.EncodeToString(c.Script),
-				"desc": d, "amount": amount(c.Value), "coinbase": c.Coinbase, "height": c.Height,
+				"desc": d, "amount": chain.Amount(c.Value), "coinbase": c.Coinbase, "height": c.Height,
 			})
 			total += c.Value
 		}
@@ -675,7 +663,7 @@ func scanTxOutSet(_ context.Context, s *Server, p params) (any, error) {
 	}
 	return map[string]any{
 		"success": true, "txouts": count, "height": tip.Height, "bestblock": tip.Hash.String(),
-		"unspents": unspents, "total_amount": amount(total),
+		"unspents": unspents, "total_amount": chain.Amount(total),
 	}, nil
 }
 

@@ -70,7 +70,7 @@ func (s *Server) schedule() {
 	}
 	var firstMissing *chain.Node
 	for _, n := range window {
-		if n.Status&chain.StatusHaveData != 0 || n.Status.Invalid() {
+		if st := s.chain.Status(n); st&chain.StatusHaveData != 0 || st.Invalid() {
 			continue
 		}
 		if firstMissing == nil {

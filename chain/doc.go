@@ -1,0 +1,86 @@
+// Package chain is Renga's consensus: the network parameters ([Params]:
+// devnet, regtest, mainnet), the header, block and transaction rules
+// (proof of work and difficulty, median-time-past, merkle root, sizes and
+// sigops, coinbase and subsidy, coinbase maturity, no double spends), script
+// validation for P2PK and P2PKH with the legacy signature hash, the block
+// index and fork choice (the valid chain with the most work, ties to the
+// first seen), and reorganizations with undo data. It stores what it
+// accepts through package chain/store (Pebble); it knows nothing of peers,
+// the mempool's relay policy (chain/mempool) or the miner.
+//
+// # Using a Chain
+//
+//	c, err := chain.Open(dir, chain.Regtest, chain.Options{Logger: log})
+//	...
+//	c.Subscribe(func(e chain.Event) { ... })    // connected and disconnected blocks, in order
+//	last, err := c.ProcessHeaders(msg.Headers) // headers first
+//	node, err := c.ProcessBlock(block, raw)    // then the blocks, in any order
+//	defer c.Close()
+//
+// [Chain.ProcessHeaders] adds headers to the index; [Chain.ProcessBlock]
+// validates a block, stores it and moves the active chain to the best valid
+// chain it can reach, connecting and disconnecting blocks as needed;
+// [Chain.AcceptBlocks] does the same for a run of blocks with fewer commits
+// (import, reindex). Readers ([Chain.Tip], [Chain.BestHeader],
+// [Chain.NodeByHash], [Chain.NodeAt], [Chain.Block], [Chain.Coin], ...) may
+// run at any time alongside them.
+//
+// # Index nodes
+//
+// Every accepted header has a [Node]: hash, header, parent, height, chain
+// work, arrival order and where its body is stored. A Node's fields are
+// fixed once it exists, except Status and Pos, which change under the
+// chain's lock as the chain learns about the block; read the status of a
+// node through [Chain.Status]. [Node.Ancestor] is logarithmic (skip
+// pointers, as in Bitcoin Core).
+//
+// # Concurrency: two locks
+//
+// A Chain is safe for concurrent use. procMu serializes every change
+// (headers, blocks, commits, reindex): one change runs at a time, and the
+// order of events is the order of changes. mu, a read-write lock, guards the
+// index, the active chain, the best header and the pending batch for
+// readers; a change takes it only for the moment it updates them, never
+// while validating scripts or reading the disk, so readers are not held up
+// by validation. Lock order is procMu, then mu.
+//
+// # Events
+//
+// [Chain.Subscribe] registers a function called with every [Event]
+// (BlockConnected, BlockDisconnected) in order, after the change it reports
+// is durable, on the goroutine that made the change, with procMu held:
+// a subscriber must not change the chain, and should return quickly (the
+// p2p server queues announcements; the miner signals its workers).
+//
+// # Commits
+//
+// Chain state only moves in atomic Pebble batches written with Sync: the
+// UTXO changes, undo records, height index and tip marker of one or many
+// blocks together, after the bodies they need are durable (chain/store's
+// crash recipe). At the tip every block is committed before ProcessBlock
+// returns. While catching up (the tip more than a few blocks behind the best
+// header) commits are batched by [SyncCommitBlocks], [SyncCommitBytes] or
+// [SyncCommitAge], whichever comes first, because an fsync per block costs
+// more than validating an early block; [Chain.Flush] commits what waits and
+// the p2p server calls it every second. A crash loses at most the last
+// batch, which the node downloads again. [Open] checks the stored tip
+// against the stored blocks and rolls back over damaged ones. A commit that
+// fails leaves memory ahead of the disk: the chain then refuses all further
+// changes with that error until it is reopened.
+//
+// # Errors
+//
+// Consensus rejections wrap [ErrInvalidBlock] or [ErrInvalidTx] through a
+// [*RuleError] that names the [Rule] (Bitcoin Core's reject reasons, so logs
+// compare); [RuleOf] extracts it. [ErrUnknownParent] (the parent is not
+// known yet), [ErrDuplicate] (already known) and [ErrNotFound] are not
+// faults of the data. [ErrNetwork] is a data directory of another network.
+// Anything else (wrapping chain/store's errors, [store.ErrCorrupt] among
+// them) is the node's own failure, not the peer's.
+//
+// # Money
+//
+// Values are satoshis in int64; [Amount] shows and parses them as coins
+// with eight decimals, exactly, for the RPC, the wallet and the command
+// line. [Params.Mature] is the coinbase maturity rule.
+package chain
