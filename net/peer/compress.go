@@ -3,6 +3,7 @@ package peer
 import (
 	"errors"
 	"fmt"
+	"runtime"
 
 	"github.com/klauspost/compress/s2"
 	"github.com/klauspost/compress/zstd"
@@ -19,13 +20,17 @@ type Codecs struct {
 
 // NewCodecs prepares the codecs Renga implements (zstd and s2).
 func NewCodecs() (*Codecs, error) {
-	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1))
+	// As many peers as there are CPUs compress and decompress at once; one
+	// coder shared by all of them serialized every peer behind the one
+	// that was decoding.
+	n := runtime.GOMAXPROCS(0)
+	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(n))
 	if err != nil {
 		return nil, err
 	}
 	// WithDecodeAllCapLimit: DecodeAll writes no more than the capacity of
 	// the buffer it is given, which is sized from the declared length.
-	dec, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecodeAllCapLimit(true),
+	dec, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(n), zstd.WithDecodeAllCapLimit(true),
 		zstd.WithDecoderMaxMemory(wire.MaxMessageSize+1))
 	if err != nil {
 		return nil, err

@@ -9,9 +9,26 @@
 // on the reading goroutine (so a slow handler slows that peer, and only it).
 // Run starts exactly one more goroutine, the writer, and returns only after
 // it has stopped, with the cause of the end. [Peer.Close] ends the connection
-// from anywhere, is idempotent and keeps the first cause. [Peer.Send] queues
-// a message without blocking; a peer whose queue is full is too slow to keep
-// up and is closed ([ErrSlowPeer]) rather than allowed to grow memory.
+// from anywhere, is idempotent and keeps the first cause.
+//
+// # Sending, and what a peer can make us hold
+//
+// [Peer.Send] encodes a message and queues it for the writer without
+// blocking. The queue is counted in bytes against Config.SendBuffer
+// ([DefaultSendBuffer], 4 MiB), as Bitcoin Core's send buffer is: while it is
+// over, the reading goroutine reads nothing more from the peer, and a handler
+// answering a request that names many things waits in [Peer.WaitSendRoom]
+// before each reply. So a peer that asks for more than it reads (a getdata
+// of thousands of blocks) is served at the pace it reads and never dropped
+// for asking; one that stops reading holds at most the buffer plus one
+// reply, and is dropped when a write makes no progress for
+// Config.WriteTimeout (writes go in 64 KiB pieces, each with its own
+// deadline, so a slow but steady reader is never timed out). What other
+// goroutines push meanwhile (announcements) is bounded too: a queue past
+// twice the buffer plus a largest message closes the peer ([ErrSlowPeer]);
+// the server holds announcements back from a peer whose buffer is full
+// ([Peer.SendBufferFull]). Per peer the receive side costs a 64 KiB read
+// buffer and one frame of at most 4 MB with its decoded message.
 //
 // # Handshake
 //
@@ -19,9 +36,11 @@
 // version each side answers with its own version (if it has not sent one),
 // then wtxidrelay and sendaddrv2 (to peers of protocol 70016), then verack.
 // Only version, verack, wtxidrelay and sendaddrv2 are accepted before verack;
-// anything else, a second version, a connection to ourselves (our own nonce)
-// or a peer older than protocol 70001 ends the connection ([ErrProtocol],
-// [ErrSelf], [ErrObsolete]). After verack a peer of protocol 70012 or later is
+// anything else, a second version, a connection to ourselves or a peer older
+// than protocol 70001 ends the connection ([ErrProtocol], [ErrSelf],
+// [ErrObsolete]). The version nonce is random per connection and only tells
+// a connection to ourselves (a nonce we sent, on this or, through
+// Config.IsOwnNonce, another connection); it identifies no node. After verack a peer of protocol 70012 or later is
 // sent sendheaders, and when both sides set wire.SFNodeCompress each sends
 // sendcmpr (design.md §3). The whole handshake must finish within
 // Config.HandshakeTimeout (60 s).
@@ -39,11 +58,14 @@
 // peer's minimum size is sent as cmpr with the first codec the peer accepts
 // that shrinks it. A received cmpr is decompressed with its declared length as
 // a hard limit (decompression stops there, so no bomb gets further) and
-// decoded as its inner message. Never sent to a peer that did not ask.
+// decoded as its inner message; one whose inner command is unknown is
+// dropped before it is decompressed. Never sent to a peer that did not ask.
+// The codecs serve every peer, as many at once as there are CPUs.
 //
 // # Errors
 //
-// Run returns why the connection ended. [Misbehaved] tells the bad peer
+// Run returns why the connection ended. [Peer.Stats] counts bytes per command
+// each way (getpeerinfo's bytessent_per_msg and bytesrecv_per_msg). [Misbehaved] tells the bad peer
 // (malformed bytes, protocol violations; the server discourages its address)
 // from the broken connection (EOF, resets, timeouts). A bad checksum or an
 // unknown command only drops that message, as in Bitcoin Core.

@@ -39,7 +39,7 @@ func (p *Peer) handshakeMessage(msg wire.Message) error {
 		if p.version.ProtocolVersion != 0 {
 			return fmt.Errorf("%w: second version message", ErrProtocol)
 		}
-		if m.Nonce == p.cfg.Nonce {
+		if m.Nonce == p.cfg.Nonce || p.cfg.IsOwnNonce != nil && p.cfg.IsOwnNonce(m.Nonce) {
 			return ErrSelf
 		}
 		if m.ProtocolVersion < MinProtocolVersion {
@@ -94,8 +94,5 @@ func (p *Peer) afterHandshake() {
 	// The first ping goes at once, as Bitcoin Core's does: the round trip is
 	// known from the start (getpeerinfo's pingtime) and a dead link shows
 	// within the ping timeout, not the interval plus the timeout.
-	select {
-	case p.pingNow <- struct{}{}:
-	default:
-	}
+	_ = p.ping() // the first: nothing to time out yet
 }

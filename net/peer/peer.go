@@ -21,6 +21,16 @@ import (
 // the version message then carries every field Renga requires).
 const MinProtocolVersion = 70001
 
+// DefaultSendBuffer is the default Config.SendBuffer: 4 MiB, one largest
+// message, in the range of Bitcoin Core's send buffer (-maxsendbuffer).
+const DefaultSendBuffer = 4 << 20
+
+// hardLimit is the most a send queue may hold, whatever is pushed into it
+// while the reader is paused (announcements from other goroutines): past
+// it the peer is closed as too slow ([ErrSlowPeer]). Replies never get
+// there, since the peer's requests are not read while the buffer is full.
+func (c Config) hardLimit() int { return 2*c.SendBuffer + wire.FrameHeaderSize + wire.MaxMessageSize }
+
 // Tap sees every frame of a connection exactly as it crosses the socket (a
 // packet capture recorder). Its methods must not block.
 type Tap interface {
@@ -45,9 +55,14 @@ type Config struct {
 	UserAgent   string // BIP14, e.g. "/renga:0.1.0/"
 	Relay       bool   // ask to be sent transaction announcements
 	StartHeight func() int32
-	// Nonce identifies this node in its version messages, to detect a
-	// connection to itself. Zero picks a random one per Peer.
+	// Nonce is sent in our version message, to detect a connection to
+	// ourselves. Zero, the usual, picks a random one for this connection.
 	Nonce uint64
+	// IsOwnNonce, if set, reports whether a nonce a peer sent in its
+	// version is one we sent on another connection (the server knows its
+	// outbound connections' nonces): then the connection is to ourselves
+	// ([ErrSelf]). Without it, only this connection's own nonce counts.
+	IsOwnNonce func(uint64) bool
 
 	// Codecs, when not nil and Services includes SFNodeCompress, enable link
 	// compression; payloads under MinCompressSize are never compressed.
@@ -57,8 +72,14 @@ type Config struct {
 	HandshakeTimeout time.Duration // default 60 s
 	PingInterval     time.Duration // default 2 minutes
 	PingTimeout      time.Duration // default 20 minutes: also the limit on any read
-	WriteTimeout     time.Duration // default 30 s per write
-	SendQueue        int           // messages; default 1024
+	// WriteTimeout is how long a write may go without progress (the peer
+	// reading nothing) before the connection is dropped; default 30 s.
+	WriteTimeout time.Duration
+	// SendBuffer bounds, in bytes, what waits to be written before the
+	// peer's further messages are read (default DefaultSendBuffer). A peer
+	// that asks for more than it reads is served at the pace it reads,
+	// never dropped for asking; see the package doc.
+	SendBuffer int
 
 	Tap Tap // optional capture of the frames
 	// OnClose, if set, is called once with the first cause of the close,
@@ -91,8 +112,8 @@ func (c Config) withDefaults() Config {
 	if c.WriteTimeout == 0 {
 		c.WriteTimeout = 30 * time.Second
 	}
-	if c.SendQueue == 0 {
-		c.SendQueue = 1024
+	if c.SendBuffer == 0 {
+		c.SendBuffer = DefaultSendBuffer
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -121,9 +142,8 @@ type Peer struct {
 	local   netip.AddrPort
 	remote  netip.AddrPort
 
-	sendq     chan wire.Message
+	sendq     sendQueue
 	done      chan struct{}
-	pingNow   chan struct{} // a ping to send now, not at the next tick
 	closeOnce sync.Once
 	cause     error // set once, before done closes
 
@@ -148,6 +168,8 @@ type Peer struct {
 	msgsSent     atomic.Uint64
 	msgsRecv     atomic.Uint64
 	compressSent atomic.Uint64 // bytes saved by compression
+	pauses       atomic.Uint64 // times reading waited for the send buffer
+	perMsg       perMessage
 }
 
 // New wraps an established connection. inbound says who dialled.
@@ -158,8 +180,7 @@ func New(conn net.Conn, inbound bool, cfg Config, h Handler) *Peer {
 		conn:    conn,
 		inbound: inbound,
 		handler: h,
-		sendq:   make(chan wire.Message, cfg.SendQueue),
-		pingNow: make(chan struct{}, 1),
+		sendq:   newSendQueue(),
 		done:    make(chan struct{}),
 		local:   AddrPort(conn.LocalAddr()),
 		remote:  AddrPort(conn.RemoteAddr()),
@@ -231,28 +252,61 @@ type Stats struct {
 	BytesSent, BytesRecv   uint64
 	MsgsSent, MsgsRecv     uint64
 	PingRTT                time.Duration
+	LastPong               time.Time // zero before the first
 	CompressionSavedBytes  uint64
 	Compressing, Handshake bool
+	// SendBacklog is the bytes queued and not yet written; SendPauses how
+	// many times reading the peer's messages waited for it to drain.
+	SendBacklog int
+	SendPauses  uint64
+	// BytesSentPerMsg and BytesRecvPerMsg are the bytes of each command,
+	// frame headers included, as bitcoind's getpeerinfo bytessent_per_msg
+	// (a compressed message counts under the command it carries; commands
+	// this node does not know count as "*other*").
+	BytesSentPerMsg, BytesRecvPerMsg map[string]uint64
 }
 
 // Stats returns the counters.
 func (p *Peer) Stats() Stats {
-	return Stats{
-		ConnectedAt: p.connectedAt, BytesSent: p.bytesSent.Load(), BytesRecv: p.bytesRecv.Load(),
+	st := Stats{
+		BytesSent: p.bytesSent.Load(), BytesRecv: p.bytesRecv.Load(),
 		MsgsSent: p.msgsSent.Load(), MsgsRecv: p.msgsRecv.Load(), PingRTT: time.Duration(p.pingRTT.Load()),
 		CompressionSavedBytes: p.compressSent.Load(), Compressing: p.Compressing(), Handshake: p.handshaken.Load(),
+		SendBacklog: p.sendq.backlog(), SendPauses: p.pauses.Load(),
 	}
+	if st.Handshake {
+		st.ConnectedAt = p.connectedAt
+	}
+	if t := p.lastPong.Load(); t != 0 {
+		st.LastPong = time.Unix(0, t)
+	}
+	st.BytesSentPerMsg, st.BytesRecvPerMsg = p.perMsg.snapshot()
+	return st
 }
 
-// Send queues msg for the writer without blocking. If the queue is full the
-// peer is too slow and is closed (false is returned then, and after close).
-// Before the handshake is complete nothing may be sent: Send returns false.
+// Nonce is the nonce of our version message on this connection.
+func (p *Peer) Nonce() uint64 { return p.cfg.Nonce }
+
+// Send queues msg for the writer without blocking and reports whether it
+// was queued (false before the handshake is complete and after the end).
+// Send never drops a message for want of room: what a peer can make us
+// queue is bounded by not reading its requests while its send buffer is
+// over Config.SendBuffer. Only a queue past twice that plus a largest
+// message, which replies alone cannot reach, closes the peer as too slow
+// ([ErrSlowPeer]).
 func (p *Peer) Send(msg wire.Message) bool {
 	if !p.handshaken.Load() {
 		return false
 	}
 	return p.enqueue(msg)
 }
+
+// SendBacklog is the bytes queued and not yet written.
+func (p *Peer) SendBacklog() int { return p.sendq.backlog() }
+
+// SendBufferFull reports whether the queue is over Config.SendBuffer: the
+// server then holds back what it would only volunteer (announcements).
+func (p *Peer) SendBufferFull() bool { return p.sendq.backlog() > p.cfg.SendBuffer }
 
 // enqueue is Send without the handshake check, for the handshake itself.
 func (p *Peer) enqueue(msg wire.Message) bool {
@@ -261,13 +315,44 @@ func (p *Peer) enqueue(msg wire.Message) bool {
 		return false
 	default:
 	}
-	select {
-	case p.sendq <- msg:
-		return true
-	default:
-		p.Close(fmt.Errorf("%w (%d messages waiting)", ErrSlowPeer, cap(p.sendq)))
+	frame, err := wire.AppendFrame(nil, p.cfg.Magic, msg)
+	if err != nil {
+		// Our own message does not encode: a bug, not the peer's fault.
+		p.Close(fmt.Errorf("peer: encode %s: %w", msg.Command(), err))
 		return false
 	}
+	if n := p.sendq.push(msg.Command(), frame); n > p.cfg.hardLimit() {
+		p.Close(fmt.Errorf("%w (%d bytes waiting)", ErrSlowPeer, n))
+		return false
+	}
+	return true
+}
+
+// WaitSendRoom blocks while the send queue is over Config.SendBuffer, and
+// returns the cause if the connection ends meanwhile. A handler serving a
+// request that names many things (a getdata of 50,000 blocks) calls it
+// before each reply, so that the replies are made at the pace the peer reads
+// them; between messages the peer does so itself (Bitcoin Core's
+// pause-send): nothing more is read from a peer that does not read what it
+// asked for.
+func (p *Peer) WaitSendRoom() error {
+	select {
+	case <-p.done:
+		return p.cause
+	default:
+	}
+	if p.sendq.backlog() <= p.cfg.SendBuffer {
+		return nil
+	}
+	p.pauses.Add(1)
+	for p.sendq.backlog() > p.cfg.SendBuffer {
+		select {
+		case <-p.sendq.drained:
+		case <-p.done:
+			return p.cause
+		}
+	}
+	return nil
 }
 
 // Close ends the connection with cause (the first cause is kept).
@@ -315,6 +400,9 @@ func (p *Peer) readLoop() error {
 		}
 	}
 	for {
+		if err := p.WaitSendRoom(); err != nil {
+			return err
+		}
 		deadline := p.now().Add(p.cfg.PingTimeout)
 		if !p.handshaken.Load() {
 			deadline = handshakeDeadline
@@ -347,6 +435,14 @@ func (p *Peer) readLoop() error {
 			p.cfg.Tap.Received(p.now(), wire.AppendRawFrame(make([]byte, 0, size), p.cfg.Magic, frame.Header.Command, frame.Payload))
 		}
 		msg, err := p.decode(frame.Header.Command, frame.Payload)
+		switch {
+		case msg != nil:
+			p.perMsg.received(msg.Command(), size) // a cmpr counts as what it carries
+		case errors.Is(err, wire.ErrUnknownCommand):
+			p.perMsg.received(otherCommand, size) // also a cmpr carrying one
+		default:
+			p.perMsg.received(frame.Header.Command, size)
+		}
 		if errors.Is(err, wire.ErrUnknownCommand) {
 			p.log.Debug("dropped an unknown command", "command", frame.Header.Command)
 			continue
@@ -388,6 +484,13 @@ func (p *Peer) decode(cmd string, payload []byte) (wire.Message, error) {
 	}
 	if !p.handshaken.Load() || !p.cfg.compression() {
 		return nil, fmt.Errorf("%w: cmpr without negotiating compression", ErrProtocol)
+	}
+	// What would be dropped once decompressed is dropped before: a few
+	// bytes declaring megabytes of an unknown command cost nothing. (The
+	// declared length was checked against the inner command's limit when
+	// the envelope was decoded.)
+	if _, err := wire.NewMessage(c.Inner); err != nil {
+		return nil, fmt.Errorf("peer: cmpr(%s): %w", c.Inner, err)
 	}
 	inner, err := p.cfg.Codecs.Decompress(c)
 	if err != nil {

@@ -342,21 +342,6 @@ func TestBadChecksumAndUnknownCommandKeepThePeer(t *testing.T) {
 	}
 }
 
-func TestSlowPeerIsClosed(t *testing.T) {
-	cfg := testConfig(99, false)
-	cfg.SendQueue = 4
-	r, p, done := runInbound(t, cfg)
-	r.handshake(5)
-	waitReady(t, recorderOf(p))
-	// The raw side stops reading: the socket buffers fill, then the queue.
-	big := &wire.MsgInv{Inv: make([]wire.InvVect, wire.MaxInvEntries)}
-	for i := 0; i < 1000 && p.Send(big); i++ {
-	}
-	if err := result(t, done); !errors.Is(err, ErrSlowPeer) {
-		t.Fatalf("ended with %v, want ErrSlowPeer", err)
-	}
-}
-
 // pipePeers runs two peers over net.Pipe inside a synctest bubble, where
 // timers run on the bubble's fake clock.
 func recorderOf(p *Peer) *recorder { return p.handler.(*recorder) }
