@@ -44,9 +44,9 @@ type rawPayload struct {
 	b   []byte
 }
 
-func (r rawPayload) Command() string                           { return r.cmd }
+func (r rawPayload) Command() string                         { return r.cmd }
 func (r rawPayload) AppendBinary(dst []byte) ([]byte, error) { return append(dst, r.b...), nil }
-func (r rawPayload) Decode([]byte) error                       { return wire.ErrInvalid }
+func (r rawPayload) Decode([]byte) error                     { return wire.ErrInvalid }
 
 // memPair runs an inbound Peer with handler h on one end of an in-memory
 // connection (inside a synctest bubble) and returns the raw other end.
