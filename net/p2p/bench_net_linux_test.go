@@ -133,7 +133,7 @@ type limitedCost struct {
 
 func benchLimitedSync(b *testing.B, blocks []*wire.Block, mbit int) {
 	listen, nss := limitedLAN(b, limitedPeers, mbit)
-	src := holding(b, blocks) // one copy of the chain, served by every peer
+	src := chainOf(b, blocks) // one copy of the chain, served by every peer
 	var servers []*Server
 	var addrs []string
 	for i, ns := range nss {

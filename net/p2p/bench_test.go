@@ -22,7 +22,7 @@ func BenchmarkSync(b *testing.B) {
 		b.Run(fmt.Sprintf("peers=%d", peers), func(b *testing.B) {
 			var addrs []string
 			for range peers {
-				src := startNode(b, holding(b, blocks), nil)
+				src := startNode(b, chainOf(b, blocks), nil)
 				addrs = append(addrs, src.srv.ListenAddr().String())
 			}
 			b.ResetTimer()

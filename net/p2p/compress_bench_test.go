@@ -82,7 +82,7 @@ func BenchmarkCompression(b *testing.B) {
 	for _, c := range benchChains {
 		b.Run("chain="+c.name, func(b *testing.B) {
 			blocks := c.blocks(b)
-			src := holding(b, blocks)
+			src := chainOf(b, blocks)
 			addr := map[bool]string{}
 			for _, compress := range []bool{false, true} {
 				n := startNode(b, src, func(cfg *Config) { cfg.Compression = compress })

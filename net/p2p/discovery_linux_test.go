@@ -3,6 +3,7 @@ package p2p
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"net/netip"
 	"os"
@@ -41,25 +42,8 @@ func TestDiscoveryConnects(t *testing.T) {
 			}
 		}))
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		ok := true
-		for _, n := range nodes {
-			if len(n.srv.Peers()) < 2 {
-				ok = false
-			}
-		}
-		if ok {
-			break
-		}
-		if time.Now().After(deadline) {
-			for i, n := range nodes {
-				st, peers := n.srv.Discovery()
-				t.Logf("node %d: %d peers connected, discovery %+v, heard %v", i, len(n.srv.Peers()), st, peers)
-			}
-			t.Fatal("the nodes did not all connect through discovery within 30 s")
-		}
-		time.Sleep(50 * time.Millisecond) // polling real sockets: nothing to wait on
+	for i, n := range nodes {
+		n.waitUntil(fmt.Sprintf("node %d connected to both others", i), func() bool { return len(n.srv.Peers()) >= 2 })
 	}
 	nodes[0].stop()
 	if err := rec.Close(); err != nil {

@@ -46,11 +46,25 @@
 // makes memory grow without bound: per-peer queues and sets are bounded,
 // addresses are rate-limited, and requests are capped.
 //
+// # Transports and testing
+//
+// The server listens and dials through Config.Transport: real TCP sockets
+// ([TCP], through net/sock) by default, or an in-memory network
+// (net/sock/memnet) in the tests, which then run inside testing/synctest
+// bubbles on a fake clock: stall timeouts, pings and retries take no wall
+// time. Only LAN discovery opens a socket of its own.
+//
 // # Concurrency
 //
 // Run blocks until its context ends and joins every goroutine it started:
 // the listener, dialers, one per connection (plus the peer's writer),
-// discovery, and a maintenance loop. Peer handlers run on each peer's reading
-// goroutine; shared state is behind one mutex, never held while calling the
-// chain or the mempool.
+// discovery, and a maintenance loop, which alone starts dials (so no
+// context outlives Run: AddNode from the RPC only records the address).
+// Peer handlers run on each peer's reading goroutine. The server's mutex
+// guards the set of connections and the connection policy; each peer's
+// gossip state (what it knows, its queued announcements, its address
+// tokens) has its own lock and methods; the download scheduler has its own
+// lock; counters are atomics. No lock is held while calling the chain or
+// the mempool, except that the scheduler reads block status from the chain
+// under its own lock (lock order: scheduler, then chain).
 package p2p

@@ -8,12 +8,23 @@ import (
 
 	"github.com/renga-p2p/renga/chain"
 	"github.com/renga-p2p/renga/chain/mempool"
+	"github.com/renga-p2p/renga/crypto/sha256d"
 	"github.com/renga-p2p/renga/net/addrbook"
 	"github.com/renga-p2p/renga/net/peer"
 	"github.com/renga-p2p/renga/wire"
 )
 
-// errMisbehaving wraps peer.ErrProtocol so that the address is discouraged.
+// handler is the server as its peers' peer.Handler: an unexported view, so
+// that Ready and HandleMessage are not part of the Server's API.
+type handler Server
+
+func (h *handler) Ready(p *peer.Peer) error { return (*Server)(h).ready(p) }
+
+func (h *handler) HandleMessage(p *peer.Peer, msg wire.Message) error {
+	return (*Server)(h).handle(p, msg)
+}
+
+// misbehaving wraps peer.ErrProtocol so that the address is discouraged.
 func misbehaving(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", peer.ErrProtocol, fmt.Sprintf(format, args...))
 }
@@ -24,36 +35,43 @@ func (s *Server) state(p *peer.Peer) *peerState {
 	return s.peers[p]
 }
 
-// Ready runs when a peer's handshake completes.
-func (s *Server) Ready(p *peer.Peer) error {
+// ready runs when a peer's handshake completes.
+func (s *Server) ready(p *peer.Peer) error {
 	v := p.Version()
 	s.mu.Lock()
 	st := s.peers[p]
-	if st.outbound {
+	if st.outbound() {
 		s.rememberDialled(st.addr, v.Nonce)
 	}
 	// One connection per pair of nodes: if another connection to the same
 	// node exists, keep the one dialled by the node with the smaller nonce
 	// (both ends compute the same answer).
 	for op, ost := range s.peers {
-		if op == p || !ost.ready || op.Version().Nonce != v.Nonce {
+		if op == p || !ost.isReady() || op.Version().Nonce != v.Nonce {
 			continue
 		}
 		if dialer(st, s.nonce, v.Nonce) < dialer(ost, s.nonce, v.Nonce) {
-			op.Close(errors.New("p2p: duplicate connection"))
+			op.Close(ErrDuplicateConnection)
 		} else {
 			s.mu.Unlock()
-			return errors.New("p2p: duplicate connection")
+			return ErrDuplicateConnection
 		}
 	}
+	st.mu.Lock()
 	st.ready = true
 	st.nextTxFlush = s.cfg.Now()
-	if st.outbound {
+	st.mu.Unlock()
+	s.mu.Unlock()
+	if st.outbound() {
 		s.book.Good(st.addr, v.Services)
 	}
-	s.mu.Unlock()
+	s.sched.add(st)
 
-	s.log.Info("peer connected", "peer", p.Addr(), "inbound", p.Inbound(), "agent", v.UserAgent, "height", v.StartHeight)
+	s.log.Info("peer connected", "peer", p.Addr(), "kind", st.kind.String(), "agent", v.UserAgent,
+		"height", v.StartHeight)
+	if s.cfg.OnPeer != nil {
+		s.cfg.OnPeer(PeerEvent{Connected: true, Addr: st.addr, Inbound: !st.outbound()})
+	}
 	// Headers first: ask where the peer's chain goes, from one block below
 	// our best header (as Bitcoin Core does), so that a peer with that same
 	// header answers with it rather than with nothing, and the scheduler
@@ -63,7 +81,7 @@ func (s *Server) Ready(p *peer.Peer) error {
 		from = from.Parent
 	}
 	p.Send(&wire.MsgGetHeaders{Version: wire.ProtocolVersion, Locator: chain.LocatorFrom(from)})
-	if st.outbound {
+	if st.outbound() {
 		p.Send(&wire.MsgGetAddr{})
 	}
 	if s.pool != nil {
@@ -74,7 +92,7 @@ func (s *Server) Ready(p *peer.Peer) error {
 
 // dialer is the nonce of the node that dialled a connection.
 func dialer(st *peerState, ours, theirs uint64) uint64 {
-	if st.outbound {
+	if st.outbound() {
 		return ours
 	}
 	return theirs
@@ -87,8 +105,8 @@ func (s *Server) bestHeader() *chain.Node {
 	return s.chain.Tip()
 }
 
-// HandleMessage handles one message of a ready peer (on its goroutine).
-func (s *Server) HandleMessage(p *peer.Peer, msg wire.Message) error {
+// handle handles one message of a ready peer (on its goroutine).
+func (s *Server) handle(p *peer.Peer, msg wire.Message) error {
 	st := s.state(p)
 	if st == nil {
 		return nil
@@ -103,7 +121,7 @@ func (s *Server) HandleMessage(p *peer.Peer, msg wire.Message) error {
 	case *wire.MsgInv:
 		return s.onInv(p, st, m)
 	case *wire.MsgGetData:
-		s.onGetData(p, m)
+		return s.onGetData(p, m)
 	case *wire.MsgNotFound:
 		s.onNotFound(st, m)
 	case *wire.MsgGetHeaders:
@@ -111,7 +129,7 @@ func (s *Server) HandleMessage(p *peer.Peer, msg wire.Message) error {
 	case *wire.MsgGetBlocks:
 		s.onGetBlocks(p, m)
 	case *wire.MsgMempool:
-		s.onMempool(p, st)
+		return s.onMempool(p, st)
 	case *wire.MsgGetAddr:
 		s.onGetAddr(p, st)
 	case *wire.MsgAddr:
@@ -148,11 +166,7 @@ func (s *Server) onHeaders(p *peer.Peer, st *peerState, m *wire.MsgHeaders) erro
 	case errors.Is(err, chain.ErrUnknownParent):
 		// They do not connect to what we know: ask from our best header
 		// (Bitcoin Core does the same); a peer that keeps doing it is broken.
-		s.mu.Lock()
-		st.unconnected++
-		n := st.unconnected
-		s.mu.Unlock()
-		if n > 10 {
+		if n := st.headersUnconnected(false); n > 10 {
 			return misbehaving("%d headers messages in a row that do not connect", n)
 		}
 		p.Send(&wire.MsgGetHeaders{Version: wire.ProtocolVersion, Locator: chain.LocatorFrom(s.bestHeader())})
@@ -160,13 +174,13 @@ func (s *Server) onHeaders(p *peer.Peer, st *peerState, m *wire.MsgHeaders) erro
 	case errors.Is(err, chain.ErrInvalidBlock) && chain.RuleOf(err) != chain.RuleTimeTooNew:
 		return fmt.Errorf("%w: invalid header: %v", peer.ErrProtocol, err)
 	}
-	s.mu.Lock()
-	st.unconnected = 0
-	st.noteBest(last)
+	st.headersUnconnected(true)
+	hashes := make([]sha256d.Hash, len(m.Headers))
 	for i := range m.Headers {
-		st.known.add(m.Headers[i].Hash())
+		hashes[i] = m.Headers[i].Hash()
 	}
-	s.mu.Unlock()
+	st.learn(hashes...)
+	s.sched.noteBest(st, last)
 	if len(m.Headers) == wire.MaxHeaders && last != nil {
 		// There are probably more.
 		p.Send(&wire.MsgGetHeaders{Version: wire.ProtocolVersion, Locator: chain.LocatorFrom(last)})
@@ -178,24 +192,11 @@ func (s *Server) onHeaders(p *peer.Peer, st *peerState, m *wire.MsgHeaders) erro
 // onBlock processes a block (requested or announced by being pushed).
 func (s *Server) onBlock(p *peer.Peer, st *peerState, b *wire.Block) error {
 	hash := b.Hash()
-	s.mu.Lock()
-	st.known.add(hash)
-	s.stats.BlocksReceived++
-	s.mu.Unlock()
+	st.learn(hash)
+	s.counters.blocksReceived.Add(1)
 
 	n, err := s.chain.ProcessBlock(b, nil)
-
-	// Release the request only now that the chain has the block: released
-	// earlier, another goroutine's schedule would ask for it again.
-	s.mu.Lock()
-	st.stalled = false // it delivers again
-	if r, ok := s.inflight[hash]; ok {
-		r.peer.inflight--
-		delete(s.inflight, hash)
-		// A block arrived: relax the stall timeout (Bitcoin Core's 0.85).
-		s.stallTimeout = max(StallTimeout, time.Duration(float64(s.stallTimeout)*0.85))
-	}
-	s.mu.Unlock()
+	s.sched.delivered(st, hash)
 	switch {
 	case err == nil, errors.Is(err, chain.ErrDuplicate):
 	case errors.Is(err, chain.ErrUnknownParent):
@@ -213,11 +214,7 @@ func (s *Server) onBlock(p *peer.Peer, st *peerState, b *wire.Block) error {
 	default:
 		return err // the node's own failure (disk): ends this connection, logged by the caller
 	}
-	if n != nil {
-		s.mu.Lock()
-		st.noteBest(n)
-		s.mu.Unlock()
-	}
+	s.sched.noteBest(st, n)
 	s.schedule()
 	return nil
 }
@@ -225,10 +222,8 @@ func (s *Server) onBlock(p *peer.Peer, st *peerState, b *wire.Block) error {
 // onTx offers a transaction to the mempool; the pool's OnAccept announces it.
 func (s *Server) onTx(p *peer.Peer, st *peerState, tx *wire.Tx) {
 	txid := tx.TxID()
-	s.mu.Lock()
-	st.known.add(txid)
-	s.stats.TxsReceived++
-	s.mu.Unlock()
+	st.learn(txid)
+	s.counters.txsReceived.Add(1)
 	if s.pool == nil {
 		return
 	}
@@ -251,20 +246,18 @@ func (s *Server) onTx(p *peer.Peer, st *peerState, tx *wire.Tx) {
 func (s *Server) onInv(p *peer.Peer, st *peerState, m *wire.MsgInv) error {
 	var want []wire.InvVect
 	askHeaders := false
-	s.mu.Lock()
-	for _, iv := range m.Inv {
-		st.known.add(iv.Hash)
+	hashes := make([]sha256d.Hash, len(m.Inv))
+	for i, iv := range m.Inv {
+		hashes[i] = iv.Hash
 	}
-	s.mu.Unlock()
+	st.learn(hashes...)
 	for _, iv := range m.Inv {
 		switch iv.Type &^ wire.InvWitnessFlag {
 		case wire.InvBlock:
 			if n := s.chain.NodeByHash(iv.Hash); n == nil {
 				askHeaders = true
 			} else {
-				s.mu.Lock()
-				st.noteBest(n)
-				s.mu.Unlock()
+				s.sched.noteBest(st, n)
 			}
 		case wire.InvTx, wire.InvWTx:
 			if s.pool != nil && s.pool.Get(iv.Hash) == nil {
@@ -282,162 +275,34 @@ func (s *Server) onInv(p *peer.Peer, st *peerState, m *wire.MsgInv) error {
 	return nil
 }
 
-// onGetData serves blocks and transactions, and notfound for the rest.
-func (s *Server) onGetData(p *peer.Peer, m *wire.MsgGetData) {
-	var missing []wire.InvVect
-	for _, iv := range m.Inv {
-		switch iv.Type &^ wire.InvWitnessFlag {
-		case wire.InvBlock:
-			n := s.chain.NodeByHash(iv.Hash)
-			if n == nil {
-				missing = append(missing, iv)
-				continue
-			}
-			raw, err := s.chain.RawBlock(n)
-			if err != nil {
-				missing = append(missing, iv)
-				continue
-			}
-			if !p.Send(rawBlock(raw)) {
-				return
-			}
-			s.mu.Lock()
-			s.stats.BlocksServed++
-			s.mu.Unlock()
-		case wire.InvTx, wire.InvWTx:
-			var e *mempool.Entry
-			if s.pool != nil {
-				e = s.pool.Get(iv.Hash)
-			}
-			if e == nil {
-				missing = append(missing, iv)
-				continue
-			}
-			if !p.Send(e.Tx) {
-				return
-			}
-			s.mu.Lock()
-			s.stats.TxsServed++
-			s.mu.Unlock()
-		default:
-			missing = append(missing, iv)
-		}
-	}
-	if len(missing) > 0 {
-		p.Send(&wire.MsgNotFound{Inv: missing})
-	}
-}
-
 // onNotFound releases block requests the peer cannot serve.
 func (s *Server) onNotFound(st *peerState, m *wire.MsgNotFound) {
-	s.mu.Lock()
+	var hashes []sha256d.Hash
 	for _, iv := range m.Inv {
-		if r, ok := s.inflight[iv.Hash]; ok && r.peer == st {
-			st.inflight--
-			delete(s.inflight, iv.Hash)
-		}
+		hashes = append(hashes, iv.Hash)
 	}
-	s.mu.Unlock()
+	s.sched.notFound(st, hashes)
 	s.schedule()
 }
 
-// onGetHeaders sends up to 2,000 headers of the active chain after the fork
-// point the locator names.
-func (s *Server) onGetHeaders(p *peer.Peer, m *wire.MsgGetHeaders) {
-	n := s.chain.FindFork(m.Locator)
-	var hs []wire.Header
-	for len(hs) < wire.MaxHeaders {
-		n = s.chain.NodeAt(n.Height + 1)
-		if n == nil {
-			break
-		}
-		hs = append(hs, n.Header)
-		if n.Hash == m.Stop {
-			break
-		}
+// schedule asks peers for the blocks the scheduler hands out.
+func (s *Server) schedule() {
+	for st, inv := range s.sched.next(s.cfg.Now()) {
+		s.counters.blocksRequested.Add(uint64(len(inv)))
+		st.p.Send(&wire.MsgGetData{Inv: inv})
 	}
-	p.Send(&wire.MsgHeaders{Headers: hs})
-}
-
-// onGetBlocks sends an inv of up to 500 blocks after the fork point.
-func (s *Server) onGetBlocks(p *peer.Peer, m *wire.MsgGetBlocks) {
-	n := s.chain.FindFork(m.Locator)
-	var inv []wire.InvVect
-	for len(inv) < 500 {
-		n = s.chain.NodeAt(n.Height + 1)
-		if n == nil {
-			break
-		}
-		inv = append(inv, wire.InvVect{Type: wire.InvBlock, Hash: n.Hash})
-		if n.Hash == m.Stop {
-			break
-		}
-	}
-	if len(inv) > 0 {
-		p.Send(&wire.MsgInv{Inv: inv})
-	}
-}
-
-// onMempool announces the pool's transactions (BIP35).
-func (s *Server) onMempool(p *peer.Peer, st *peerState) {
-	if s.pool == nil {
-		return
-	}
-	var inv []wire.InvVect
-	for _, e := range s.pool.Entries() {
-		inv = append(inv, wire.InvVect{Type: s.txInvType(p), Hash: e.TxID})
-		if len(inv) == wire.MaxInvEntries {
-			p.Send(&wire.MsgInv{Inv: inv})
-			inv = nil
-		}
-	}
-	s.mu.Lock()
-	for _, iv := range inv {
-		st.known.add(iv.Hash)
-	}
-	s.mu.Unlock()
-	if len(inv) > 0 {
-		p.Send(&wire.MsgInv{Inv: inv})
-	}
-}
-
-// onGetAddr answers once per connection with a sample of known addresses.
-func (s *Server) onGetAddr(p *peer.Peer, st *peerState) {
-	s.mu.Lock()
-	if st.gotGetAddr {
-		s.mu.Unlock()
-		return
-	}
-	st.gotGetAddr = true
-	s.mu.Unlock()
-	sample := s.book.Sample(wire.MaxAddrs)
-	if len(sample) == 0 {
-		return
-	}
-	m := &wire.MsgAddr{}
-	for _, e := range sample {
-		m.Addrs = append(m.Addrs, wire.TimedAddr{Time: uint32(e.LastSeen.Unix()),
-			NetAddr: wire.NetAddr{Services: e.Services, Addr: e.Addr}})
-	}
-	p.Send(m)
 }
 
 // onAddresses takes addresses within the peer's rate (Bitcoin Core's 0.1 per
 // second with a burst of 1,000); the rest are dropped, so an addr flood costs
 // nothing.
 func (s *Server) onAddresses(st *peerState, entries []addrbook.Entry) {
-	s.mu.Lock()
-	now := s.cfg.Now()
-	st.addrTokens = min(addrBurst, st.addrTokens+now.Sub(st.addrRefill).Seconds()*addrRate)
-	st.addrRefill = now
-	n := min(len(entries), int(st.addrTokens))
-	st.addrTokens -= float64(n)
-	s.mu.Unlock()
+	n := st.takeAddrTokens(len(entries), s.cfg.Now())
 	s.book.Add(entries[:n]...)
 }
 
 // txInvType is how transactions are announced to p.
-func (s *Server) txInvType(p *peer.Peer) wire.InvType {
+func txInvType(p *peer.Peer) wire.InvType {
 	if p.WTxIDRelay() {
 		return wire.InvWTx
 	}

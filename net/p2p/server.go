@@ -12,153 +12,85 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/renga-p2p/renga/chain"
 	"github.com/renga-p2p/renga/chain/mempool"
-	"github.com/renga-p2p/renga/crypto/sha256d"
 	"github.com/renga-p2p/renga/net/addrbook"
-	"github.com/renga-p2p/renga/net/capture"
 	"github.com/renga-p2p/renga/net/discover"
 	"github.com/renga-p2p/renga/net/peer"
-	"github.com/renga-p2p/renga/net/sock"
 	"github.com/renga-p2p/renga/wire"
 )
 
-// Protocol limits of the sync (design.md §6).
-const (
-	DownloadWindow = 1024
-	MaxInFlight    = 16
-	// StallTimeout is the first stall timeout; it doubles on every stall up
-	// to MaxStallTimeout and shrinks again as blocks arrive.
-	StallTimeout    = 2 * time.Second
-	MaxStallTimeout = 64 * time.Second
+// Why the server ends connections itself.
+var (
+	// ErrDuplicateConnection: a second connection to a node already
+	// connected (the other one is kept).
+	ErrDuplicateConnection = errors.New("p2p: duplicate connection")
+	// errShutdown: the server is stopping.
+	errShutdown = errors.New("p2p: shutting down")
+	// errEvicted: an inbound connection gave its slot to a newcomer.
+	errEvicted = errors.New("p2p: evicted for a new inbound connection")
+	// ErrRunning: Run was called twice.
+	ErrRunning = errors.New("p2p: server already ran")
 )
-
-// Config configures a Server. Zero values take the defaults documented on
-// each field.
-type Config struct {
-	Chain *chain.Chain
-	Pool  *mempool.Pool
-
-	// Listen is the address to accept connections on ("" for none).
-	Listen string
-	// Nonce is the node's identity (version nonce and discovery instance);
-	// zero, the usual, picks a random one. Tests fix it to order two nodes.
-	Nonce uint64
-	// Connect, when not empty, is the only addresses to dial (and they are
-	// always redialled); Discovery and the address book are not used.
-	Connect []string
-	// AddNode are addresses to keep connected to, besides the others.
-	AddNode []string
-	// MaxOutbound is the number of connections to dial (default 8);
-	// MaxInbound the number to accept (default 117).
-	MaxOutbound, MaxInbound int
-
-	// Discovery, if not nil, runs LAN discovery with this configuration;
-	// the server fills in the network, port, services, height, instance and
-	// event fields.
-	Discovery *discover.Config
-
-	// Compression offers link compression to peers that offer it too.
-	Compression bool
-	// UserAgent is sent in version messages (default "/renga/").
-	UserAgent string
-	// AddrBook is where known addresses are kept between runs ("" for none).
-	AddrBook string
-	// Capture, if not nil, records every frame of every connection.
-	Capture *capture.Recorder
-
-	// TxBatchInterval is the mean time between transaction announcements to
-	// a peer (default 500 ms; each wait is drawn at random).
-	TxBatchInterval time.Duration
-
-	Logger *slog.Logger
-	Now    func() time.Time
-}
-
-func (c Config) withDefaults() Config {
-	if c.MaxOutbound == 0 {
-		c.MaxOutbound = 8
-	}
-	if c.MaxInbound == 0 {
-		c.MaxInbound = 117
-	}
-	if c.UserAgent == "" {
-		c.UserAgent = "/renga/"
-	}
-	if c.TxBatchInterval == 0 {
-		c.TxBatchInterval = 500 * time.Millisecond
-	}
-	if c.Logger == nil {
-		c.Logger = slog.New(slog.DiscardHandler)
-	}
-	if c.Now == nil {
-		c.Now = time.Now
-	}
-	return c
-}
 
 // Server is a running node's networking.
 type Server struct {
-	cfg    Config
-	params *chain.Params
-	chain  *chain.Chain
-	pool   *mempool.Pool
-	log    *slog.Logger
-	book   *addrbook.Book
-	codecs *peer.Codecs
-	nonce  uint64 // this node's identity: version nonce and discovery instance
-	ctx    context.Context
-	wg     sync.WaitGroup
+	cfg      Config
+	params   *chain.Params
+	chain    *chain.Chain
+	pool     *mempool.Pool
+	log      *slog.Logger
+	book     *addrbook.Book
+	codecs   *peer.Codecs
+	nonce    uint64 // this node's identity: version nonce and discovery instance
+	sched    *scheduler
+	counters counters
+	started  chan struct{} // closed once Run listens and dials
+	ran      atomic.Bool
+	wg       sync.WaitGroup
 
 	mu         sync.Mutex
 	peers      map[*peer.Peer]*peerState
 	listenAddr netip.AddrPort
 	dialing    map[netip.AddrPort]bool
-	persistent []netip.AddrPort // --connect or --addnode: always redialled
+	persistent []netip.AddrPort // --connect, --addnode, RPC addnode: always redialled
+	oneShot    []netip.AddrPort // RPC addnode onetry: dialled once by the next round
 	discovered map[uint64]discover.Peer
 	// dialled is the node (its nonce) found behind each address this
 	// server dialled, ourselves included: a node reached both ways (it
 	// dialled us, and its listening address is in the book) is not dialled
 	// again once known, which would only end in a duplicate connection.
-	dialled      map[netip.AddrPort]uint64
-	inflight     map[sha256d.Hash]*request
-	stallTimeout time.Duration
-	// blockedSince is when the download window became blocked: a peer
-	// free for more requests, nothing left in the window to ask for, and
-	// the window's first missing block out at a peer. Zero when not.
-	blockedSince time.Time
-	stats        Stats
-	disc         *discover.Discovery
-	started      chan struct{} // closed once Run listens and dials
+	dialled map[netip.AddrPort]uint64
+	disc    *discover.Discovery
 }
 
 // New prepares a server; Run starts it.
 func New(cfg Config) (*Server, error) {
-	cfg = cfg.withDefaults()
-	if cfg.Chain == nil {
-		return nil, errors.New("p2p: no chain")
+	if err := cfg.Validate(); err != nil {
+		return nil, err
 	}
+	cfg = cfg.withDefaults()
 	var b [8]byte
 	if _, err := rand.Read(b[:]); err != nil {
 		return nil, err
 	}
 	s := &Server{
-		cfg:          cfg,
-		params:       cfg.Chain.Params(),
-		chain:        cfg.Chain,
-		pool:         cfg.Pool,
-		log:          cfg.Logger,
-		book:         addrbook.New(addrbook.Config{Now: cfg.Now}),
-		nonce:        cmp.Or(cfg.Nonce, binary.LittleEndian.Uint64(b[:])|1), // never zero
-		peers:        make(map[*peer.Peer]*peerState),
-		dialing:      make(map[netip.AddrPort]bool),
-		discovered:   make(map[uint64]discover.Peer),
-		dialled:      make(map[netip.AddrPort]uint64),
-		inflight:     make(map[sha256d.Hash]*request),
-		stallTimeout: StallTimeout,
-		started:      make(chan struct{}),
+		cfg:        cfg,
+		params:     cfg.Chain.Params(),
+		chain:      cfg.Chain,
+		pool:       cfg.Pool,
+		log:        cfg.Logger,
+		book:       addrbook.New(addrbook.Config{Now: cfg.Now}),
+		nonce:      cmp.Or(cfg.Nonce, binary.LittleEndian.Uint64(b[:])|1), // never zero
+		sched:      newScheduler(cfg.Chain, cfg.Logger),
+		started:    make(chan struct{}),
+		peers:      make(map[*peer.Peer]*peerState),
+		dialing:    make(map[netip.AddrPort]bool),
+		discovered: make(map[uint64]discover.Peer),
+		dialled:    make(map[netip.AddrPort]uint64),
 	}
 	if cfg.Compression {
 		codecs, err := peer.NewCodecs()
@@ -178,7 +110,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.AddrBook != "" {
 		if err := s.book.Load(cfg.AddrBook); err != nil {
-			s.log.Warn("address book not loaded", "err", err)
+			s.log.Warn("address book not loaded", "file", cfg.AddrBook, "err", err)
 		}
 	}
 	s.chain.Subscribe(s.onChainEvent)
@@ -191,10 +123,10 @@ func New(cfg Config) (*Server, error) {
 // resolve parses "host:port" or "host" (with the network's port).
 func resolve(a string, defaultPort uint16) (netip.AddrPort, error) {
 	if ap, err := netip.ParseAddrPort(a); err == nil {
-		return ap, nil
+		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), nil
 	}
 	if ip, err := netip.ParseAddr(a); err == nil {
-		return netip.AddrPortFrom(ip, defaultPort), nil
+		return netip.AddrPortFrom(ip.Unmap(), defaultPort), nil
 	}
 	host, port, err := net.SplitHostPort(a)
 	if err != nil {
@@ -234,21 +166,24 @@ func (s *Server) services() uint64 {
 }
 
 // Run listens, dials and serves until ctx ends, then closes every connection
-// and returns after every goroutine it started has stopped.
+// and returns after every goroutine it started has stopped. A Server runs
+// once.
 func (s *Server) Run(ctx context.Context) error {
-	s.ctx = ctx
-	var ln *net.TCPListener
+	if s.ran.Swap(true) {
+		return ErrRunning
+	}
+	var ln net.Listener
 	if s.cfg.Listen != "" {
 		var err error
-		ln, err = sock.ListenTCP(ctx, "tcp", s.cfg.Listen, sock.TCPOptions{})
+		ln, err = s.cfg.Transport.Listen(ctx, s.cfg.Listen)
 		if err != nil {
 			return fmt.Errorf("p2p: listen on %s: %w", s.cfg.Listen, err)
 		}
 		s.mu.Lock()
-		s.listenAddr = ln.Addr().(*net.TCPAddr).AddrPort()
+		s.listenAddr = peer.AddrPort(ln.Addr())
 		s.mu.Unlock()
 		s.log.Info("listening", "addr", s.listenAddr)
-		s.wg.Go(func() { s.acceptLoop(ln) })
+		s.wg.Go(func() { s.acceptLoop(ctx, ln) })
 	}
 	if s.cfg.Discovery != nil && len(s.cfg.Connect) == 0 {
 		if err := s.startDiscovery(ctx); err != nil {
@@ -268,7 +203,7 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	s.mu.Lock()
 	for p := range s.peers {
-		p.Close(context.Cause(ctx))
+		p.Close(errShutdown)
 	}
 	s.mu.Unlock()
 	s.wg.Wait()
@@ -291,9 +226,9 @@ func (s *Server) onDiscovery(e discover.Event) {
 	}
 }
 
-func (s *Server) acceptLoop(ln *net.TCPListener) {
+func (s *Server) acceptLoop(ctx context.Context, ln net.Listener) {
 	for {
-		conn, err := ln.AcceptTCP()
+		conn, err := ln.Accept()
 		if err != nil {
 			if !errors.Is(err, net.ErrClosed) {
 				s.log.Warn("accept", "err", err)
@@ -302,10 +237,10 @@ func (s *Server) acceptLoop(ln *net.TCPListener) {
 		}
 		remote := peer.AddrPort(conn.RemoteAddr())
 		s.mu.Lock()
-		inbound := 0
+		n := 0
 		for _, st := range s.peers {
-			if !st.outbound {
-				inbound++
+			if st.kind == inbound {
+				n++
 			}
 		}
 		s.mu.Unlock()
@@ -313,46 +248,17 @@ func (s *Server) acceptLoop(ln *net.TCPListener) {
 		case s.book.Discouraged(remote.Addr()):
 			s.log.Debug("refused a discouraged address", "addr", remote)
 			_ = conn.Close()
-		case inbound >= s.cfg.MaxInbound:
+		case n >= s.cfg.MaxInbound:
 			s.log.Debug("refused: too many inbound connections", "addr", remote)
 			_ = conn.Close()
 		default:
-			s.wg.Go(func() { s.runPeer(conn, false, remote, false) })
+			s.wg.Go(func() { s.runPeer(ctx, conn, inbound, remote) })
 		}
 	}
-}
-
-// dial connects to addr in the background (once at a time per address).
-func (s *Server) dial(addr netip.AddrPort, persistent bool) {
-	s.mu.Lock()
-	if s.dialing[addr] || s.ctx.Err() != nil {
-		s.mu.Unlock()
-		return
-	}
-	s.dialing[addr] = true
-	s.stats.Dials++
-	s.mu.Unlock()
-	s.book.Attempt(addr)
-	s.wg.Go(func() {
-		defer func() {
-			s.mu.Lock()
-			delete(s.dialing, addr)
-			s.mu.Unlock()
-		}()
-		ctx, cancel := context.WithTimeout(s.ctx, 5*time.Second)
-		conn, err := sock.DialTCP(ctx, "tcp", addr.String(), sock.TCPOptions{})
-		cancel()
-		if err != nil {
-			s.book.Failed(addr)
-			s.log.Debug("dial failed", "addr", addr, "err", err)
-			return
-		}
-		s.runPeer(conn, true, addr, persistent)
-	})
 }
 
 // runPeer runs one connection to its end.
-func (s *Server) runPeer(conn net.Conn, outbound bool, addr netip.AddrPort, persistent bool) {
+func (s *Server) runPeer(ctx context.Context, conn net.Conn, kind connKind, addr netip.AddrPort) {
 	pc := peer.Config{
 		Magic:       s.params.Magic,
 		Services:    s.services(),
@@ -361,13 +267,14 @@ func (s *Server) runPeer(conn net.Conn, outbound bool, addr netip.AddrPort, pers
 		StartHeight: func() int32 { return s.chain.Tip().Height },
 		Nonce:       s.nonce,
 		Codecs:      s.codecs,
+		SendBuffer:  s.cfg.SendBuffer,
 		Logger:      s.log,
 		Now:         s.cfg.Now,
 	}
 	if s.cfg.Capture != nil {
 		local := peer.AddrPort(conn.LocalAddr())
 		remote := peer.AddrPort(conn.RemoteAddr())
-		pc.Tap = s.cfg.Capture.Conn(s.cfg.Now(), local, remote, !outbound)
+		pc.Tap = s.cfg.Capture.Conn(s.cfg.Now(), local, remote, kind == inbound)
 	}
 	pc.OnClose = func(cause error) {
 		// Before the connection closes, so that the peer cannot reconnect
@@ -377,133 +284,40 @@ func (s *Server) runPeer(conn net.Conn, outbound bool, addr netip.AddrPort, pers
 			s.book.Discourage(addr.Addr())
 		}
 	}
-	st := newPeerState(outbound, addr, persistent, s.cfg.Now())
-	p := peer.New(conn, !outbound, pc, s)
+	st := newPeerState(kind, addr, s.cfg.Now())
+	p := peer.New(conn, kind == inbound, pc, (*handler)(s))
 	st.p = p
 	s.mu.Lock()
 	s.peers[p] = st
 	s.mu.Unlock()
 
-	err := p.Run(s.ctx)
+	start := s.cfg.Now()
+	// The server closes its peers itself when it stops (errShutdown), so
+	// the peer is not given ctx's cancellation as its cause.
+	err := p.Run(context.WithoutCancel(ctx))
 
 	s.mu.Lock()
-	if outbound && errors.Is(err, peer.ErrSelf) {
+	if kind != inbound && errors.Is(err, peer.ErrSelf) {
 		s.rememberDialled(addr, s.nonce)
 	}
 	delete(s.peers, p)
-	for h, r := range s.inflight {
-		if r.peer == st {
-			delete(s.inflight, h)
-		}
-	}
 	s.mu.Unlock()
+	s.sched.remove(st)
+	reason := DisconnectReason(err)
+	s.counters.disconnected(reason)
+	attrs := []any{"peer", addr, "kind", kind.String(), "reason", reason, "err", err}
+	if st.isReady() {
+		attrs = append(attrs, "connected", s.cfg.Now().Sub(start).Round(time.Millisecond))
+	}
 	if peer.Misbehaved(err) {
-		s.log.Info("peer misbehaved; its address is discouraged", "peer", addr, "err", err)
-		s.mu.Lock()
-		s.stats.Discouraged++
-		s.mu.Unlock()
-	} else {
-		s.log.Debug("peer disconnected", "peer", addr, "err", err)
+		s.counters.discouraged.Add(1)
+		attrs = append(attrs, "discouraged", true)
+	}
+	s.log.Info("peer disconnected", attrs...)
+	if s.cfg.OnPeer != nil {
+		s.cfg.OnPeer(PeerEvent{Addr: addr, Inbound: kind == inbound, Reason: reason, Err: err})
 	}
 	s.schedule() // its blocks go to others
-}
-
-// maintain keeps the connections and the downloads going.
-func (s *Server) maintain(ctx context.Context) {
-	fast := time.NewTicker(100 * time.Millisecond)
-	slow := time.NewTicker(time.Second)
-	defer fast.Stop()
-	defer slow.Stop()
-	s.connect()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-fast.C:
-			s.flushTxAnnouncements()
-			s.schedule()
-		case <-slow.C:
-			s.connect()
-			if err := s.chain.Flush(); err != nil {
-				s.log.Error("chain flush", "err", err)
-			}
-		}
-	}
-}
-
-// connect dials whatever the policy says is missing: the persistent
-// addresses, then discovered peers and known addresses up to MaxOutbound.
-func (s *Server) connect() {
-	s.mu.Lock()
-	connected := map[netip.AddrPort]bool{}
-	nonces := map[uint64]bool{}
-	outbound := 0
-	for _, st := range s.peers {
-		connected[st.addr] = true
-		if v := st.p.Version(); v.Nonce != 0 {
-			nonces[v.Nonce] = true
-		}
-		if st.outbound {
-			outbound++
-		}
-	}
-	// Addresses of nodes we are connected to by another address (an
-	// inbound connection comes from an ephemeral port), and our own.
-	nonces[s.nonce] = true
-	for a, id := range s.dialled {
-		if nonces[id] {
-			connected[a] = true
-		}
-	}
-	for id, d := range s.discovered {
-		if nonces[id] {
-			connected[d.Addr] = true
-		}
-	}
-	var dials []netip.AddrPort
-	for _, a := range s.persistent {
-		if !connected[a] && !s.dialing[a] {
-			dials = append(dials, a)
-		}
-	}
-	var extra []netip.AddrPort
-	if len(s.cfg.Connect) == 0 {
-		// LAN peers first, in a stable order, then the address book.
-		ids := make([]uint64, 0, len(s.discovered))
-		for id := range s.discovered {
-			ids = append(ids, id)
-		}
-		slices.Sort(ids)
-		for _, id := range ids {
-			d := s.discovered[id]
-			if !nonces[id] && !connected[d.Addr] && !s.dialing[d.Addr] {
-				extra = append(extra, d.Addr)
-			}
-		}
-	}
-	room := s.cfg.MaxOutbound - outbound - len(s.dialing)
-	s.mu.Unlock()
-
-	for _, a := range dials {
-		s.dial(a, true)
-	}
-	for _, a := range extra {
-		if room <= 0 {
-			return
-		}
-		if !s.book.Discouraged(a.Addr()) {
-			s.dial(a, false)
-			room--
-		}
-	}
-	for ; room > 0 && len(s.cfg.Connect) == 0; room-- {
-		a, ok := s.book.Pick(func(a netip.AddrPort) bool { return connected[a] || a == s.ListenAddr() })
-		if !ok {
-			return
-		}
-		connected[a] = true
-		s.dial(a, false)
-	}
 }
 
 // maxDialled bounds the memory of who is behind dialled addresses; past it
@@ -519,26 +333,12 @@ func (s *Server) rememberDialled(addr netip.AddrPort, nonce uint64) {
 	s.dialled[addr] = nonce
 }
 
-// Stats counts what the server has done.
-type Stats struct {
-	BlocksReceived, BlocksRequested, BlocksServed uint64
-	TxsReceived, TxsServed                        uint64
-	Stalls, Discouraged                           uint64
-	Dials                                         uint64 // outbound connection attempts
-}
-
-// Stats returns the counters.
-func (s *Server) Stats() Stats {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.stats
-}
-
 // PeerInfo describes a connection (for getpeerinfo and the devnet view).
 type PeerInfo struct {
 	Addr        netip.AddrPort
 	Local       netip.AddrPort
 	Inbound     bool
+	Kind        string // inbound, outbound-full-relay, manual (bitcoind's connection_type)
 	Version     int32
 	UserAgent   string
 	Services    uint64
@@ -551,18 +351,24 @@ type PeerInfo struct {
 // Peers lists the connections that completed their handshake.
 func (s *Server) Peers() []PeerInfo {
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	states := make([]*peerState, 0, len(s.peers))
+	for _, st := range s.peers {
+		states = append(states, st)
+	}
+	s.mu.Unlock()
 	var out []PeerInfo
-	for p, st := range s.peers {
+	for _, st := range states {
+		p := st.p
 		v := p.Version()
 		if v.ProtocolVersion == 0 {
 			continue
 		}
-		info := PeerInfo{Addr: p.Addr(), Local: p.LocalAddr(), Inbound: p.Inbound(), Version: v.ProtocolVersion,
-			UserAgent: v.UserAgent, Services: v.Services, StartHeight: v.StartHeight, InFlight: st.inflight,
-			Stats: p.Stats(), SyncedTo: -1}
-		if st.best != nil {
-			info.SyncedTo = st.best.Height
+		best, inflight := s.sched.peerInfo(st)
+		info := PeerInfo{Addr: p.Addr(), Local: p.LocalAddr(), Inbound: p.Inbound(), Kind: st.kind.String(),
+			Version: v.ProtocolVersion, UserAgent: v.UserAgent, Services: v.Services, StartHeight: v.StartHeight,
+			InFlight: inflight, Stats: p.Stats(), SyncedTo: -1}
+		if best != nil {
+			info.SyncedTo = best.Height
 		}
 		out = append(out, info)
 	}
@@ -579,22 +385,23 @@ func (s *Server) Addresses(n int) []addrbook.Entry {
 	return s.book.Sample(n)
 }
 
-// AddNode adds an address to keep connected to (or, with once, dials it once).
+// AddNode adds an address to keep connected to (or, with once, to dial once).
+// The maintenance loop dials it (at once if the server runs, else when it
+// starts).
 func (s *Server) AddNode(addr string, once bool) error {
 	ap, err := resolve(addr, s.params.DefaultPort)
 	if err != nil {
 		return err
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if once {
-		s.dial(ap, false)
+		s.oneShot = append(s.oneShot, ap)
 		return nil
 	}
-	s.mu.Lock()
 	if !slices.Contains(s.persistent, ap) {
 		s.persistent = append(s.persistent, ap)
 	}
-	s.mu.Unlock()
-	s.dial(ap, true)
 	return nil
 }
 
@@ -617,7 +424,7 @@ func (s *Server) Disconnect(addr string) error {
 	n := 0
 	for p, st := range s.peers {
 		if p.Addr().String() == addr || p.Addr().Addr().String() == addr || st.addr.String() == addr {
-			p.Close(errors.New("p2p: disconnected by request"))
+			p.Close(errDisconnectRequested)
 			n++
 		}
 	}

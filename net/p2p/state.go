@@ -2,9 +2,9 @@ package p2p
 
 import (
 	"net/netip"
+	"sync"
 	"time"
 
-	"github.com/renga-p2p/renga/chain"
 	"github.com/renga-p2p/renga/crypto/sha256d"
 	"github.com/renga-p2p/renga/net/peer"
 	"github.com/renga-p2p/renga/wire"
@@ -18,61 +18,162 @@ const (
 	addrBurst      = 1000
 )
 
-// peerState is what the server keeps about a connection. Guarded by
-// Server.mu.
-type peerState struct {
-	p          *peer.Peer
-	outbound   bool
-	persistent bool
-	addr       netip.AddrPort // dialled address, or the remote address if inbound
+// connKind is why a connection exists.
+type connKind int
 
+const (
+	inbound connKind = iota
+	outbound         // full relay, chosen by the connection policy
+	manual           // --connect, --addnode, RPC addnode: never punished
+)
+
+func (k connKind) String() string {
+	switch k {
+	case inbound:
+		return "inbound"
+	case outbound:
+		return "outbound-full-relay"
+	case manual:
+		return "manual"
+	}
+	return "unknown"
+}
+
+// peerState is what the server keeps about one connection. The fields
+// above mu are set when the connection starts and never change; the rest
+// are the peer's gossip state, behind its own lock (touched by the peer's
+// reading goroutine, the announcement loop and chain events). What the
+// download scheduler knows of the peer lives in the scheduler.
+type peerState struct {
+	p    *peer.Peer
+	kind connKind
+	addr netip.AddrPort // the dialled address, or the remote one if inbound
+
+	mu          sync.Mutex
+	ready       bool // the handshake completed
 	known       *knownSet
-	best        *chain.Node // the best header we know the peer has
-	inflight    int         // blocks requested from it
 	txq         []wire.InvVect
 	nextTxFlush time.Time
 	addrTokens  float64
 	addrRefill  time.Time
 	gotGetAddr  bool
-	ready       bool
-	unconnected int  // headers messages in a row that did not connect
-	stalled     bool // stalled the download and has delivered nothing since
+	unconnected int // headers messages in a row that did not connect
 }
 
-func newPeerState(outbound bool, addr netip.AddrPort, persistent bool, now time.Time) *peerState {
-	return &peerState{outbound: outbound, addr: addr, persistent: persistent, known: newKnownSet(knownInventory),
-		addrTokens: addrBurst, addrRefill: now}
+func newPeerState(kind connKind, addr netip.AddrPort, now time.Time) *peerState {
+	return &peerState{kind: kind, addr: addr, known: newKnownSet(knownInventory), addrTokens: addrBurst, addrRefill: now}
 }
 
-// noteBest raises what we know of the peer's chain.
-func (st *peerState) noteBest(n *chain.Node) {
-	if n != nil && (st.best == nil || n.Work.Gt(&st.best.Work)) {
-		st.best = n
+func (st *peerState) outbound() bool { return st.kind != inbound }
+
+// isReady reports whether the handshake completed.
+func (st *peerState) isReady() bool {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return st.ready
+}
+
+// learn records that the peer has these hashes (it sent or announced them,
+// or was told them), so they are not announced to it.
+func (st *peerState) learn(hashes ...sha256d.Hash) {
+	st.mu.Lock()
+	for _, h := range hashes {
+		st.known.add(h)
+	}
+	st.mu.Unlock()
+}
+
+// tell reports whether h is news to a ready peer, and if so records that
+// it is being told.
+func (st *peerState) tell(h sha256d.Hash) bool {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if !st.ready || st.known.has(h) {
+		return false
+	}
+	st.known.add(h)
+	return true
+}
+
+// queueTx queues an announcement unless the peer knows the transaction.
+func (st *peerState) queueTx(iv wire.InvVect) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if !st.ready || st.known.has(iv.Hash) {
+		return
+	}
+	st.known.add(iv.Hash)
+	if len(st.txq) < maxTxQueue {
+		st.txq = append(st.txq, iv)
 	}
 }
 
-// request is a block asked of a peer.
-type request struct {
-	peer *peerState
-	at   time.Time
+// dueTxs takes the queued announcements if the peer's randomized timer is
+// due, and sets the next one.
+func (st *peerState) dueTxs(now time.Time, next func() time.Duration) []wire.InvVect {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if len(st.txq) == 0 || now.Before(st.nextTxFlush) {
+		return nil
+	}
+	q := st.txq
+	st.txq = nil
+	st.nextTxFlush = now.Add(next())
+	return q
 }
 
-// knownSet is a bounded set of hashes; the oldest is forgotten first.
+// takeAddrTokens spends up to n address tokens (Bitcoin Core's rate: 0.1
+// a second, a burst of 1,000) and returns how many were granted.
+func (st *peerState) takeAddrTokens(n int, now time.Time) int {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.addrTokens = min(addrBurst, st.addrTokens+now.Sub(st.addrRefill).Seconds()*addrRate)
+	st.addrRefill = now
+	n = min(n, int(st.addrTokens))
+	st.addrTokens -= float64(n)
+	return n
+}
+
+// firstGetAddr reports whether this is the peer's first getaddr.
+func (st *peerState) firstGetAddr() bool {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	first := !st.gotGetAddr
+	st.gotGetAddr = true
+	return first
+}
+
+// headersUnconnected counts headers messages that did not connect (and
+// resets the count when one does), returning the run's length.
+func (st *peerState) headersUnconnected(connected bool) int {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if connected {
+		st.unconnected = 0
+	} else {
+		st.unconnected++
+	}
+	return st.unconnected
+}
+
+// knownSet is a bounded set of hashes; the oldest is forgotten first. It
+// grows as hashes come (a quiet peer costs little), up to its limit.
 type knownSet struct {
-	set  map[sha256d.Hash]struct{}
-	ring []sha256d.Hash
-	next int
+	set   map[sha256d.Hash]struct{}
+	ring  []sha256d.Hash
+	limit int
+	next  int
 }
 
-func newKnownSet(n int) *knownSet {
-	return &knownSet{set: make(map[sha256d.Hash]struct{}), ring: make([]sha256d.Hash, 0, n)}
+func newKnownSet(limit int) *knownSet {
+	return &knownSet{set: make(map[sha256d.Hash]struct{}), limit: limit}
 }
 
 func (k *knownSet) add(h sha256d.Hash) {
 	if _, ok := k.set[h]; ok {
 		return
 	}
-	if len(k.ring) < cap(k.ring) {
+	if len(k.ring) < k.limit {
 		k.ring = append(k.ring, h)
 	} else {
 		delete(k.set, k.ring[k.next])

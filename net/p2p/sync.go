@@ -1,15 +1,169 @@
 package p2p
 
 import (
+	"log/slog"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/renga-p2p/renga/chain"
+	"github.com/renga-p2p/renga/crypto/sha256d"
 	"github.com/renga-p2p/renga/wire"
 )
 
-// schedule assigns the missing blocks of the download window to peers that
-// have them, and takes blocks away from a peer that stalls the window.
+// Protocol limits of the sync (design.md §6).
+const (
+	DownloadWindow = 1024
+	MaxInFlight    = 16
+	// StallTimeout is the first stall timeout; it doubles on every stall up
+	// to MaxStallTimeout and shrinks again as blocks arrive.
+	StallTimeout    = 2 * time.Second
+	MaxStallTimeout = 64 * time.Second
+)
+
+// chainView is what the scheduler reads of the chain (a *chain.Chain).
+type chainView interface {
+	Tip() *chain.Node
+	BestHeader() *chain.Node
+	InActiveChain(*chain.Node) bool
+	Status(*chain.Node) chain.Status
+}
+
+// scheduler decides which blocks to ask of which peer during a sync, and
+// which peer stalls it. It keeps what it knows of each ready peer (the best
+// header it has, its requests) behind its own lock; the server tells it what
+// peers announce and deliver, and sends the batches it hands out.
+type scheduler struct {
+	chain chainView
+	log   *slog.Logger
+
+	mu           sync.Mutex
+	peers        map[*peerState]*syncPeer
+	inflight     map[sha256d.Hash]*request
+	stallTimeout time.Duration
+	// blockedSince is when the download window became blocked: a peer
+	// free for more requests, nothing left in the window to ask for, and
+	// the window's first missing block out at a peer. Zero when not.
+	blockedSince time.Time
+	stalls       uint64
+}
+
+// syncPeer is the scheduler's view of one peer.
+type syncPeer struct {
+	best     *chain.Node // the best header we know the peer has
+	inflight int         // blocks requested from it
+	stalled  bool        // stalled the download and has delivered nothing since
+}
+
+// request is a block asked of a peer.
+type request struct {
+	peer *peerState
+	at   time.Time
+}
+
+func newScheduler(c chainView, log *slog.Logger) *scheduler {
+	return &scheduler{chain: c, log: log, peers: map[*peerState]*syncPeer{}, inflight: map[sha256d.Hash]*request{},
+		stallTimeout: StallTimeout}
+}
+
+// add makes a ready peer a possible source.
+func (d *scheduler) add(st *peerState) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.peers[st] == nil {
+		d.peers[st] = &syncPeer{}
+	}
+}
+
+// remove forgets a peer; its requests go to others at the next schedule.
+func (d *scheduler) remove(st *peerState) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	delete(d.peers, st)
+	for h, r := range d.inflight {
+		if r.peer == st {
+			delete(d.inflight, h)
+		}
+	}
+}
+
+// noteBest raises what we know of the peer's chain.
+func (d *scheduler) noteBest(st *peerState, n *chain.Node) {
+	if n == nil {
+		return
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if sp := d.peers[st]; sp != nil && (sp.best == nil || n.Work.Gt(&sp.best.Work)) {
+		sp.best = n
+	}
+}
+
+// best is the best header the peer is known to have (nil if none), and how
+// many blocks are asked of it.
+func (d *scheduler) peerInfo(st *peerState) (best *chain.Node, inflight int) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if sp := d.peers[st]; sp != nil {
+		return sp.best, sp.inflight
+	}
+	return nil, 0
+}
+
+// requested reports whether the block was asked of st.
+func (d *scheduler) requested(st *peerState, h sha256d.Hash) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	r := d.inflight[h]
+	return r != nil && r.peer == st
+}
+
+// delivered releases the request for a block st sent, once the chain has
+// it (released earlier, another goroutine's schedule would ask for it
+// again), and reports whether it was asked of anyone.
+func (d *scheduler) delivered(st *peerState, h sha256d.Hash) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if sp := d.peers[st]; sp != nil {
+		sp.stalled = false // it delivers again
+	}
+	r, ok := d.inflight[h]
+	if !ok {
+		return false
+	}
+	if sp := d.peers[r.peer]; sp != nil {
+		sp.inflight--
+	}
+	delete(d.inflight, h)
+	// A block arrived: relax the stall timeout (Bitcoin Core's 0.85).
+	d.stallTimeout = max(StallTimeout, time.Duration(float64(d.stallTimeout)*0.85))
+	return true
+}
+
+// notFound releases requests st says it cannot serve.
+func (d *scheduler) notFound(st *peerState, hashes []sha256d.Hash) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, h := range hashes {
+		if r, ok := d.inflight[h]; ok && r.peer == st {
+			if sp := d.peers[st]; sp != nil {
+				sp.inflight--
+			}
+			delete(d.inflight, h)
+		}
+	}
+}
+
+// stallCount is how many stalls were declared.
+func (d *scheduler) stallCount() uint64 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.stalls
+}
+
+// next assigns the missing blocks of the download window to peers that
+// have them, and takes blocks away from a peer that stalls the window. It
+// returns the requests to send, by peer.
 //
 // A stall is Bitcoin Core's: the window cannot move because its first
 // missing block is out at one peer while another peer is free and there is
@@ -18,14 +172,14 @@ import (
 // from when the request was sent: a block queued behind others at a slow
 // peer is not a stall while every peer is busy). After the stall timeout,
 // that peer's requests go to others and the timeout doubles.
-func (s *Server) schedule() {
-	tip := s.chain.Tip()
-	best := s.chain.BestHeader()
+func (d *scheduler) next(now time.Time) map[*peerState][]wire.InvVect {
+	tip := d.chain.Tip()
+	best := d.chain.BestHeader()
 	if best == nil || !best.Work.Gt(&tip.Work) {
-		s.mu.Lock()
-		s.blockedSince = time.Time{}
-		s.mu.Unlock()
-		return
+		d.mu.Lock()
+		d.blockedSince = time.Time{}
+		d.mu.Unlock()
+		return nil
 	}
 	// The window starts after the last block the best chain shares with the
 	// active one: usually the tip itself (found in a skip-list jump, where a
@@ -33,12 +187,12 @@ func (s *Server) schedule() {
 	fork := best.Ancestor(tip.Height)
 	if fork != tip {
 		fork = best
-		for fork != nil && !s.chain.InActiveChain(fork) {
+		for fork != nil && !d.chain.InActiveChain(fork) {
 			fork = fork.Parent
 		}
 	}
 	if fork == nil {
-		return
+		return nil
 	}
 	start := fork.Height + 1
 	end := min(best.Height, fork.Height+DownloadWindow)
@@ -48,71 +202,77 @@ func (s *Server) schedule() {
 	}
 	slices.Reverse(window)
 	if len(window) == 0 {
-		return
+		return nil
 	}
-
-	now := s.cfg.Now()
 	batches := map[*peerState][]wire.InvVect{}
-	s.mu.Lock()
-	// How far along the window each ready peer has the best chain: the
-	// window is one branch, so a peer that has a block of it has every
-	// block before it. Worked out once per peer, not per block and peer.
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	// Which blocks are missing, read under our lock: a block delivered
+	// (stored, then released by delivered, which takes the lock) after the
+	// read and before the lock would look missing and unrequested, and be
+	// asked for twice.
+	missing := make([]*chain.Node, 0, len(window))
+	for _, n := range window {
+		if st := d.chain.Status(n); st&chain.StatusHaveData == 0 && !st.Invalid() {
+			missing = append(missing, n)
+		}
+	}
+	// How far along the window each peer has the best chain: the window is
+	// one branch, so a peer that has a block of it has every block before
+	// it. Worked out once per peer, not per block and peer.
 	var sources []source
 	free := 0
-	for _, st := range s.peers {
-		if !st.ready || st.best == nil {
+	for st, sp := range d.peers {
+		if sp.best == nil {
 			continue
 		}
-		if reach := reachOf(st, window); reach >= window[0].Height {
-			sources = append(sources, source{st: st, reach: reach})
-			free += max(0, MaxInFlight-st.inflight)
+		if reach := reachOf(sp.best, window); reach >= window[0].Height {
+			sources = append(sources, source{st: st, sp: sp, reach: reach})
+			free += max(0, MaxInFlight-sp.inflight)
 		}
 	}
+	// In address order, so that ties between equally loaded peers go the
+	// same way every time (the tests depend on it, not the network).
+	slices.SortFunc(sources, func(a, b source) int { return a.st.addr.Compare(b.st.addr) })
 	var firstMissing *chain.Node
-	for _, n := range window {
-		if st := s.chain.Status(n); st&chain.StatusHaveData != 0 || st.Invalid() {
-			continue
-		}
+	for _, n := range missing {
 		if firstMissing == nil {
 			firstMissing = n
 		}
 		if free == 0 {
 			break
 		}
-		if _, ok := s.inflight[n.Hash]; ok {
+		if _, ok := d.inflight[n.Hash]; ok {
 			continue
 		}
-		st := pickPeer(sources, n)
-		if st == nil {
+		o := pickPeer(sources, n)
+		if o == nil {
 			continue
 		}
 		free--
-		st.inflight++
-		s.inflight[n.Hash] = &request{peer: st, at: now}
-		s.stats.BlocksRequested++
-		batches[st] = append(batches[st], wire.InvVect{Type: wire.InvBlock, Hash: n.Hash})
+		o.sp.inflight++
+		d.inflight[n.Hash] = &request{peer: o.st, at: now}
+		batches[o.st] = append(batches[o.st], wire.InvVect{Type: wire.InvBlock, Hash: n.Hash})
 	}
-	s.checkStall(now, sources, free, firstMissing, end < best.Height)
-	s.mu.Unlock()
-	for st, inv := range batches {
-		st.p.Send(&wire.MsgGetData{Inv: inv})
-	}
+	d.checkStall(now, sources, free, firstMissing, end < best.Height)
+	return batches
 }
 
 // source is a peer the window's blocks can come from, up to height reach.
 type source struct {
 	st    *peerState
+	sp    *syncPeer
 	reach int32
 }
 
-// reachOf is the height of the last block of window that st has (below the
-// window's first height if none).
-func reachOf(st *peerState, window []*chain.Node) int32 {
+// reachOf is the height of the last block of window that a peer whose best
+// header is best has (below the window's first height if none).
+func reachOf(best *chain.Node, window []*chain.Node) int32 {
 	lo, hi := 0, len(window)-1 // find the last index the peer has
 	last := -1
 	for lo <= hi {
 		mid := (lo + hi) / 2
-		if st.hasBlock(window[mid]) {
+		if n := window[mid]; best.Height >= n.Height && best.Ancestor(n.Height) == n {
 			last, lo = mid, mid+1
 		} else {
 			hi = mid - 1
@@ -124,48 +284,45 @@ func reachOf(st *peerState, window []*chain.Node) int32 {
 	return window[last].Height
 }
 
-// checkStall runs the stall clock (see schedule). free is how many request
+// checkStall runs the stall clock (see next). free is how many request
 // slots are left after the window was handed out; first is the window's
 // first missing block; full says whether blocks beyond the window wait for
-// it to move. s.mu is held.
+// it to move. d.mu is held.
 //
 // When the window reaches the best header (the last blocks of a sync) there
 // is nothing beyond it to wait for, and every block may be out at once: a
 // slow peer's queued blocks would all look stalled. There, as a backstop for
 // a peer that never answers, a request counts as stalled only when older
 // than MaxStallTimeout.
-func (s *Server) checkStall(now time.Time, sources []source, free int, first *chain.Node, full bool) {
+func (d *scheduler) checkStall(now time.Time, sources []source, free int, first *chain.Node, full bool) {
 	r, out := (*request)(nil), false
 	if first != nil {
-		r, out = s.inflight[first.Hash]
+		r, out = d.inflight[first.Hash]
 	}
 	if !out || free == 0 || !otherSource(sources, first, r.peer) {
-		s.blockedSince = time.Time{}
+		d.blockedSince = time.Time{}
 		return
 	}
-	if s.blockedSince.IsZero() {
-		s.blockedSince = now
+	if d.blockedSince.IsZero() {
+		d.blockedSince = now
 	}
-	if full && now.Sub(s.blockedSince) <= s.stallTimeout || !full && now.Sub(r.at) <= MaxStallTimeout {
+	if full && now.Sub(d.blockedSince) <= d.stallTimeout || !full && now.Sub(r.at) <= MaxStallTimeout {
 		return
 	}
-	s.log.Info("peer stalls the download; giving its blocks to others", "peer", r.peer.addr,
-		"height", first.Height, "blocked", now.Sub(s.blockedSince), "timeout", s.stallTimeout)
-	for h, q := range s.inflight {
+	d.log.Info("peer stalls the download; giving its blocks to others", "peer", r.peer.addr,
+		"height", first.Height, "blocked", now.Sub(d.blockedSince), "timeout", d.stallTimeout)
+	for h, q := range d.inflight {
 		if q.peer == r.peer {
-			delete(s.inflight, h)
+			delete(d.inflight, h)
 		}
 	}
-	r.peer.inflight = 0
-	r.peer.stalled = true
-	s.stallTimeout = min(2*s.stallTimeout, MaxStallTimeout)
-	s.stats.Stalls++
-	s.blockedSince = time.Time{}
-}
-
-// hasBlock reports whether a peer's known chain includes n.
-func (st *peerState) hasBlock(n *chain.Node) bool {
-	return st.ready && st.best != nil && st.best.Height >= n.Height && st.best.Ancestor(n.Height) == n
+	if sp := d.peers[r.peer]; sp != nil {
+		sp.inflight = 0
+		sp.stalled = true
+	}
+	d.stallTimeout = min(2*d.stallTimeout, MaxStallTimeout)
+	d.stalls++
+	d.blockedSince = time.Time{}
 }
 
 // otherSource reports whether a source other than st has n.
@@ -180,18 +337,18 @@ func otherSource(sources []source, n *chain.Node, st *peerState) bool {
 
 // pickPeer chooses the least loaded source that has n and room for another
 // request. A peer that stalled gets nothing while another can serve n.
-func pickPeer(sources []source, n *chain.Node) *peerState {
-	var best *peerState
-	for _, o := range sources {
-		st := o.st
-		if o.reach < n.Height || st.inflight >= MaxInFlight {
+func pickPeer(sources []source, n *chain.Node) *source {
+	var best *source
+	for i := range sources {
+		o := &sources[i]
+		if o.reach < n.Height || o.sp.inflight >= MaxInFlight {
 			continue
 		}
-		if st.stalled && otherSource(sources, n, st) {
+		if o.sp.stalled && otherSource(sources, n, o.st) {
 			continue
 		}
-		if best == nil || st.inflight < best.inflight {
-			best = st
+		if best == nil || o.sp.inflight < best.sp.inflight {
+			best = o
 		}
 	}
 	return best

@@ -1,0 +1,147 @@
+package p2p
+
+import (
+	"github.com/renga-p2p/renga/chain/mempool"
+	"github.com/renga-p2p/renga/crypto/sha256d"
+	"github.com/renga-p2p/renga/net/peer"
+	"github.com/renga-p2p/renga/wire"
+)
+
+// onGetData serves blocks and transactions, and notfound for the rest.
+//
+// Lazily, as Bitcoin Core does: each block is read from the store only when
+// the peer's send buffer has room for it (peer.WaitSendRoom), so a getdata
+// of thousands of blocks is served at the pace the peer reads, costing at
+// most the send buffer and one block, and the peer's further messages wait
+// meanwhile. A hash named twice in one getdata is served once.
+func (s *Server) onGetData(p *peer.Peer, m *wire.MsgGetData) error {
+	var missing []wire.InvVect
+	seen := make(map[sha256d.Hash]struct{}, min(len(m.Inv), 1024))
+	for _, iv := range m.Inv {
+		if _, dup := seen[iv.Hash]; dup {
+			continue
+		}
+		seen[iv.Hash] = struct{}{}
+		switch iv.Type &^ wire.InvWitnessFlag {
+		case wire.InvBlock:
+			n := s.chain.NodeByHash(iv.Hash)
+			if n == nil {
+				missing = append(missing, iv)
+				continue
+			}
+			if err := p.WaitSendRoom(); err != nil {
+				return err
+			}
+			raw, err := s.chain.RawBlock(n)
+			if err != nil {
+				missing = append(missing, iv)
+				continue
+			}
+			if !p.Send(rawBlock(raw)) {
+				return nil // closed: Run reports why
+			}
+			s.counters.blocksServed.Add(1)
+		case wire.InvTx, wire.InvWTx:
+			var e *mempool.Entry
+			if s.pool != nil {
+				e = s.pool.Get(iv.Hash)
+			}
+			if e == nil {
+				missing = append(missing, iv)
+				continue
+			}
+			if err := p.WaitSendRoom(); err != nil {
+				return err
+			}
+			if !p.Send(e.Tx) {
+				return nil
+			}
+			s.counters.txsServed.Add(1)
+		default:
+			missing = append(missing, iv)
+		}
+	}
+	if len(missing) > 0 {
+		p.Send(&wire.MsgNotFound{Inv: missing})
+	}
+	return nil
+}
+
+// onGetHeaders sends up to 2,000 headers of the active chain after the fork
+// point the locator names.
+func (s *Server) onGetHeaders(p *peer.Peer, m *wire.MsgGetHeaders) {
+	n := s.chain.FindFork(m.Locator)
+	var hs []wire.Header
+	for len(hs) < wire.MaxHeaders {
+		n = s.chain.NodeAt(n.Height + 1)
+		if n == nil {
+			break
+		}
+		hs = append(hs, n.Header)
+		if n.Hash == m.Stop {
+			break
+		}
+	}
+	p.Send(&wire.MsgHeaders{Headers: hs})
+}
+
+// onGetBlocks sends an inv of up to 500 blocks after the fork point.
+func (s *Server) onGetBlocks(p *peer.Peer, m *wire.MsgGetBlocks) {
+	n := s.chain.FindFork(m.Locator)
+	var inv []wire.InvVect
+	for len(inv) < 500 {
+		n = s.chain.NodeAt(n.Height + 1)
+		if n == nil {
+			break
+		}
+		inv = append(inv, wire.InvVect{Type: wire.InvBlock, Hash: n.Hash})
+		if n.Hash == m.Stop {
+			break
+		}
+	}
+	if len(inv) > 0 {
+		p.Send(&wire.MsgInv{Inv: inv})
+	}
+}
+
+// onMempool announces the pool's transactions (BIP35).
+func (s *Server) onMempool(p *peer.Peer, st *peerState) error {
+	if s.pool == nil {
+		return nil
+	}
+	var inv []wire.InvVect
+	for _, e := range s.pool.Entries() {
+		if !st.tell(e.TxID) {
+			continue
+		}
+		inv = append(inv, wire.InvVect{Type: txInvType(p), Hash: e.TxID})
+		if len(inv) == wire.MaxInvEntries {
+			if err := p.WaitSendRoom(); err != nil {
+				return err
+			}
+			p.Send(&wire.MsgInv{Inv: inv})
+			inv = nil
+		}
+	}
+	if len(inv) > 0 {
+		p.Send(&wire.MsgInv{Inv: inv})
+	}
+	return nil
+}
+
+// onGetAddr answers once per connection with a sample of known addresses.
+func (s *Server) onGetAddr(p *peer.Peer, st *peerState) {
+	if !st.firstGetAddr() {
+		return
+	}
+	sample := s.book.Sample(wire.MaxAddrs)
+	if len(sample) == 0 {
+		return
+	}
+	m := &wire.MsgAddr{}
+	for _, e := range sample {
+		m.Addrs = append(m.Addrs, wire.TimedAddr{Time: uint32(e.LastSeen.Unix()),
+			NetAddr: wire.NetAddr{Services: e.Services, Addr: e.Addr}})
+	}
+	p.Send(m)
+}
