@@ -5,7 +5,6 @@ import (
 	"net/netip"
 	"slices"
 	"time"
-
 )
 
 // dialTimeout bounds one connection attempt.

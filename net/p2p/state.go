@@ -22,9 +22,9 @@ const (
 type connKind int
 
 const (
-	inbound connKind = iota
-	outbound         // full relay, chosen by the connection policy
-	manual           // --connect, --addnode, RPC addnode: never punished
+	inbound  connKind = iota
+	outbound          // full relay, chosen by the connection policy
+	manual            // --connect, --addnode, RPC addnode: never punished
 )
 
 func (k connKind) String() string {

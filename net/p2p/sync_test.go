@@ -403,4 +403,3 @@ func oddEven(from, to int32, odd bool) []int32 {
 	}
 	return out
 }
-

@@ -22,11 +22,11 @@ type testNode struct {
 	h    *chaintest.Harness
 	pool *mempool.Pool
 	srv  *Server
-	addr string             // where it listens
-	tips chan *chain.Node   // every tip, as the chain reports it
-	txs  chan sha256d.Hash  // every transaction its pool accepts
-	evs  chan PeerEvent     // every handshake and disconnect
-	stop func()             // stops the server (also done when the test ends)
+	addr string            // where it listens
+	tips chan *chain.Node  // every tip, as the chain reports it
+	txs  chan sha256d.Hash // every transaction its pool accepts
+	evs  chan PeerEvent    // every handshake and disconnect
+	stop func()            // stops the server (also done when the test ends)
 }
 
 // testNet is an in-memory network (net/sock/memnet) for servers run inside
