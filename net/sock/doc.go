@@ -19,16 +19,26 @@
 //
 // # UDP multicast
 //
-// [ListenMulticastUDP] returns a *net.UDPConn (so it works with the runtime
-// poller, deadlines and ReadFromUDPAddrPort) joined to one IPv4 group on one
-// named interface, for LAN discovery: SO_REUSEADDR and SO_REUSEPORT so several
-// nodes on one host share the group port; bound to the wildcard address and
-// the group port; IP_MULTICAST_ALL off so it receives only the groups it
-// joined itself; IP_ADD_MEMBERSHIP and IP_MULTICAST_IF naming the interface
-// explicitly; IP_MULTICAST_TTL 1 so nothing is routed off the link; and
-// IP_MULTICAST_LOOP on so nodes on the same host hear each other. Only IPv4
-// multicast is supported: discovery needs one group on one link, and IPv4 is
-// what every LAN has.
+// [ListenMulticast] returns a [MulticastConn]: a *net.UDPConn (so it works
+// with the runtime poller, deadlines and ReadFromUDPAddrPort) joined to one
+// IPv4 group on one named interface, for LAN discovery: SO_REUSEADDR and
+// SO_REUSEPORT so several nodes on one host share the group port; bound to
+// the wildcard address and the group port; IP_MULTICAST_ALL off so it
+// receives only the groups it joined itself; IP_ADD_MEMBERSHIP and
+// IP_MULTICAST_IF naming the interface explicitly; IP_MULTICAST_TTL 1 so
+// nothing is routed off the link; IP_MULTICAST_LOOP on so nodes on the same
+// host hear each other; and IP_PKTINFO on. Only IPv4 multicast is supported:
+// discovery needs one group on one link, and IPv4 is what every LAN has.
+// ([ListenMulticastUDP] is the same socket without the wrapper.)
+//
+// A socket bound to the wildcard address also receives datagrams sent to its
+// port by unicast, from anywhere a route reaches. [MulticastConn.ReadDatagram]
+// therefore reads with recvmsg and reports, from IP_PKTINFO, the destination
+// address of each datagram's IP header and the interface it arrived on, so
+// that discovery can keep only what was sent to the group; and
+// [MulticastConn.OnLink] tells whether a source address is inside a prefix of
+// that interface's addresses (read at open, then again when a second old), so
+// that it can keep only what its neighbours sent.
 //
 // The outgoing interface is always explicit. Without IP_MULTICAST_IF the
 // kernel picks the interface of the route to the group, which on a host is

@@ -2,22 +2,37 @@ package sock
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"net"
 	"net/netip"
 	"os"
 	"strconv"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
 
-// ListenMulticastUDP opens the discovery socket described by o (see the
-// package comment for every option and why). Datagrams written to o.Group
-// leave through o.Interface only, with TTL 1, and loop back to other sockets
-// of this host that joined the group; reads return the datagrams sent to the
-// group by anyone on the link, this socket's own included.
+// ListenMulticastUDP is [ListenMulticast] returning the bare *net.UDPConn,
+// which cannot tell where a datagram was sent or whether its source is on
+// the link. Discovery should have the [MulticastConn]: it needs what
+// ReadDatagram and OnLink tell to refuse unicast and off-link datagrams.
 func ListenMulticastUDP(ctx context.Context, o MulticastOptions) (*net.UDPConn, error) {
+	c, err := ListenMulticast(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	return c.UDPConn, nil
+}
+
+// ListenMulticast opens the discovery socket described by o (see the package
+// comment for every option and why). Datagrams written to o.Group leave
+// through o.Interface only, with TTL 1, and loop back to other sockets of
+// this host that joined the group; reads return the datagrams sent to the
+// group by anyone on the link, this socket's own included, and those sent to
+// its port by unicast, which [MulticastConn.ReadDatagram] tells apart.
+func ListenMulticast(ctx context.Context, o MulticastOptions) (*MulticastConn, error) {
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
@@ -47,7 +62,47 @@ func ListenMulticastUDP(ctx context.Context, o MulticastOptions) (*net.UDPConn, 
 	if err != nil {
 		return nil, fmt.Errorf("sock: multicast %v on %s: %w", o.Group, o.Interface, err)
 	}
-	return pc.(*net.UDPConn), nil
+	c := &MulticastConn{UDPConn: pc.(*net.UDPConn), ifi: *ifi, refreshed: time.Now()}
+	if c.prefixes, err = interfacePrefixes(ifi, nil); err != nil {
+		_ = c.Close() // the addresses' error is the one to report
+		return nil, err
+	}
+	return c, nil
+}
+
+// ReadDatagram reads one datagram into b, like ReadFromUDPAddrPort, and
+// tells from IP_PKTINFO where it was sent and on which interface it arrived.
+// A datagram longer than b is cut to len(b). Errors are the UDPConn's
+// (os.ErrDeadlineExceeded after a deadline, net.ErrClosed after Close).
+func (c *MulticastConn) ReadDatagram(b []byte) (Datagram, error) {
+	var oob [64]byte // room for one in_pktinfo message (32 bytes on 64-bit Linux)
+	n, oobn, _, src, err := c.ReadMsgUDPAddrPort(b, oob[:])
+	if err != nil {
+		return Datagram{}, err
+	}
+	d := Datagram{N: n, Src: src}
+	d.Dst, d.Ifindex = packetInfo(oob[:oobn])
+	return d, nil
+}
+
+// packetInfo finds the IP_PKTINFO control message in oob and returns its
+// header destination address and interface index (zero values if there is
+// none).
+func packetInfo(oob []byte) (netip.Addr, int) {
+	for len(oob) > 0 {
+		h, data, rest, err := unix.ParseOneSocketControlMessage(oob)
+		if err != nil {
+			break
+		}
+		if h.Level == unix.IPPROTO_IP && h.Type == unix.IP_PKTINFO && len(data) >= unix.SizeofInet4Pktinfo {
+			// struct in_pktinfo { int ipi_ifindex; struct in_addr
+			// ipi_spec_dst; struct in_addr ipi_addr; }
+			ifindex := int(int32(binary.NativeEndian.Uint32(data)))
+			return netip.AddrFrom4([4]byte(data[8:12])), ifindex
+		}
+		oob = rest
+	}
+	return netip.Addr{}, 0
 }
 
 // joinGroup sets every option of the discovery socket on fd, before bind.
@@ -62,6 +117,8 @@ func joinGroup(fd int, ifi *net.Interface, source [4]byte, o MulticastOptions) e
 		{"IP_MULTICAST_ALL", unix.IPPROTO_IP, unix.IP_MULTICAST_ALL, 0},
 		{"IP_MULTICAST_TTL", unix.IPPROTO_IP, unix.IP_MULTICAST_TTL, 1},
 		{"IP_MULTICAST_LOOP", unix.IPPROTO_IP, unix.IP_MULTICAST_LOOP, 1},
+		// Each datagram's destination and interface, for ReadDatagram.
+		{"IP_PKTINFO", unix.IPPROTO_IP, unix.IP_PKTINFO, 1},
 	}
 	if o.ReceiveBuffer > 0 {
 		opts = append(opts, intOption{"SO_RCVBUF", unix.SOL_SOCKET, unix.SO_RCVBUF, o.ReceiveBuffer})

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -28,9 +29,9 @@ var (
 // a datagram is lost.
 const readTimeout = 10 * time.Second
 
-func listen(t *testing.T, o sock.MulticastOptions) *net.UDPConn {
+func listen(t *testing.T, o sock.MulticastOptions) *sock.MulticastConn {
 	t.Helper()
-	c, err := sock.ListenMulticastUDP(t.Context(), o)
+	c, err := sock.ListenMulticast(t.Context(), o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,7 +40,7 @@ func listen(t *testing.T, o sock.MulticastOptions) *net.UDPConn {
 }
 
 // read returns the next datagram on c.
-func read(t *testing.T, c *net.UDPConn) (string, netip.AddrPort) {
+func read(t *testing.T, c *sock.MulticastConn) (string, netip.AddrPort) {
 	t.Helper()
 	if err := c.SetReadDeadline(time.Now().Add(readTimeout)); err != nil {
 		t.Fatal(err)
@@ -50,6 +51,20 @@ func read(t *testing.T, c *net.UDPConn) (string, netip.AddrPort) {
 		t.Fatalf("read: %v", err)
 	}
 	return string(buf[:n]), from
+}
+
+// readDatagram returns the next datagram on c with what IP_PKTINFO says.
+func readDatagram(t *testing.T, c *sock.MulticastConn) (string, sock.Datagram) {
+	t.Helper()
+	if err := c.SetReadDeadline(time.Now().Add(readTimeout)); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 64)
+	d, err := c.ReadDatagram(buf)
+	if err != nil {
+		t.Fatalf("read: %v", err)
+	}
+	return string(buf[:d.N]), d
 }
 
 // joined reports whether /proc/net/igmp lists group on the interface.
@@ -107,6 +122,7 @@ func TestMulticastLoopback(t *testing.T) {
 		{"IP_MULTICAST_ALL", unix.IPPROTO_IP, unix.IP_MULTICAST_ALL, 0},
 		{"IP_MULTICAST_TTL", unix.IPPROTO_IP, unix.IP_MULTICAST_TTL, 1},
 		{"IP_MULTICAST_LOOP", unix.IPPROTO_IP, unix.IP_MULTICAST_LOOP, 1},
+		{"IP_PKTINFO", unix.IPPROTO_IP, unix.IP_PKTINFO, 1},
 	}
 	for _, o := range ints {
 		if got := getInt(t, a, o.level, o.opt); got != o.want {
@@ -142,7 +158,7 @@ func TestMulticastLoopback(t *testing.T) {
 	if _, err := a.WriteToUDPAddrPort([]byte("other"), otherGroup); err != nil {
 		t.Fatal(err)
 	}
-	for name, conn := range map[string]*net.UDPConn{"sender": a, "neighbour": b} {
+	for name, conn := range map[string]*sock.MulticastConn{"sender": a, "neighbour": b} {
 		msg, from := read(t, conn)
 		if msg != "beacon" || from != netip.AddrPortFrom(loopback, group.Port()) {
 			t.Errorf("%s read %q from %v, want \"beacon\" from 127.0.0.1:%d", name, msg, from, group.Port())
@@ -220,4 +236,109 @@ func TestMulticastInvalid(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestMulticastPacketInfo, in a private namespace: ReadDatagram tells a
+// datagram sent to the group from one sent to the socket's port by unicast
+// (the wildcard bind receives both), names the interface it arrived on, and
+// cuts a datagram longer than the buffer; OnLink knows the interface's
+// subnet and no other interface.
+func TestMulticastPacketInfo(t *testing.T) {
+	if !nstest.Enter(t) {
+		return
+	}
+	nstest.LoopbackUp(t)
+	lo, err := net.InterfaceByName("lo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := listen(t, sock.MulticastOptions{Interface: "lo", Group: group})
+	if c.Interface() != lo.Index {
+		t.Errorf("Interface() = %d, want lo's %d", c.Interface(), lo.Index)
+	}
+	plain, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = plain.Close() })
+	plainAddr := plain.LocalAddr().(*net.UDPAddr).AddrPort()
+
+	if _, err := c.WriteToUDPAddrPort([]byte("to the group"), group); err != nil {
+		t.Fatal(err)
+	}
+	msg, d := readDatagram(t, c)
+	want := sock.Datagram{N: len("to the group"), Src: netip.AddrPortFrom(loopback, group.Port()), Dst: group.Addr(), Ifindex: lo.Index}
+	if msg != "to the group" || d != want {
+		t.Errorf("multicast: read %q %+v, want %+v", msg, d, want)
+	}
+
+	if _, err := plain.WriteToUDPAddrPort([]byte("unicast"), netip.AddrPortFrom(loopback, group.Port())); err != nil {
+		t.Fatal(err)
+	}
+	msg, d = readDatagram(t, c)
+	want = sock.Datagram{N: len("unicast"), Src: plainAddr, Dst: loopback, Ifindex: lo.Index}
+	if msg != "unicast" || d != want {
+		t.Errorf("unicast: read %q %+v, want %+v", msg, d, want)
+	}
+
+	long := strings.Repeat("x", 100)
+	if _, err := plain.WriteToUDPAddrPort([]byte(long), group); err != nil {
+		t.Fatal(err)
+	}
+	if msg, d = readDatagram(t, c); msg != long[:64] || d.N != 64 || d.Dst != group.Addr() {
+		t.Errorf("a 100-byte datagram read as %q %+v, want its first 64 bytes", msg, d)
+	}
+
+	onLink := []struct {
+		ifindex int
+		addr    string
+		want    bool
+	}{
+		{lo.Index, "127.0.0.1", true},
+		{lo.Index, "127.9.8.7", true}, // lo's prefix is 127.0.0.0/8
+		{lo.Index, "::ffff:127.0.0.1", true},
+		{lo.Index, "10.0.0.1", false},
+		{lo.Index, "0.0.0.0", false},
+		{lo.Index + 1, "127.0.0.1", false}, // not the conn's interface
+		{0, "127.0.0.1", false},
+	}
+	for _, o := range onLink {
+		if got := c.OnLink(o.ifindex, netip.MustParseAddr(o.addr)); got != o.want {
+			t.Errorf("OnLink(%d, %s) = %v, want %v", o.ifindex, o.addr, got, o.want)
+		}
+	}
+	if c.OnLink(lo.Index, netip.Addr{}) {
+		t.Error("OnLink of the zero Addr")
+	}
+}
+
+// TestMulticastOnLinkRefresh, in a private namespace and a synctest bubble
+// (whose clock the cache reads): an address added to the interface makes its
+// subnet on-link once the cached addresses are a second old, and not before;
+// removing it takes the subnet away again.
+func TestMulticastOnLinkRefresh(t *testing.T) {
+	if !nstest.Enter(t) {
+		return
+	}
+	nstest.LoopbackUp(t)
+	synctest.Test(t, func(t *testing.T) {
+		c := listen(t, sock.MulticastOptions{Interface: "lo", Group: group})
+		neighbour := netip.MustParseAddr("10.55.0.7")
+		if c.OnLink(c.Interface(), neighbour) {
+			t.Fatal("10.55.0.7 on-link before lo has an address there")
+		}
+		nstest.IP(t, "addr", "add", "10.55.0.1/24", "dev", "lo")
+		if c.OnLink(c.Interface(), neighbour) {
+			t.Fatal("on-link at once: the cache was read again within the second")
+		}
+		time.Sleep(time.Second) // the bubble's clock
+		if !c.OnLink(c.Interface(), neighbour) {
+			t.Fatal("10.55.0.7 not on-link a second after lo got 10.55.0.1/24")
+		}
+		nstest.IP(t, "addr", "del", "10.55.0.1/24", "dev", "lo")
+		time.Sleep(time.Second)
+		if c.OnLink(c.Interface(), neighbour) {
+			t.Fatal("10.55.0.7 still on-link a second after the address was removed")
+		}
+	})
 }

@@ -28,6 +28,14 @@ func ListenMulticastUDP(ctx context.Context, o MulticastOptions) (*net.UDPConn, 
 	return nil, fmt.Errorf("sock: multicast: %w", errors.ErrUnsupported)
 }
 
+func ListenMulticast(ctx context.Context, o MulticastOptions) (*MulticastConn, error) {
+	return nil, fmt.Errorf("sock: multicast: %w", errors.ErrUnsupported)
+}
+
+func (c *MulticastConn) ReadDatagram(b []byte) (Datagram, error) {
+	return Datagram{}, fmt.Errorf("sock: multicast: %w", errors.ErrUnsupported)
+}
+
 func DefaultInterface() (string, error) {
 	return "", fmt.Errorf("sock: default interface: %w", errors.ErrUnsupported)
 }
