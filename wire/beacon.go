@@ -11,13 +11,14 @@ import (
 )
 
 // Beacon is the LAN discovery datagram Renga nodes send to a UDP multicast
-// group: who is here, on which network, at which TCP port and height. It is
-// Renga's own format, not Bitcoin's. Wire form (integers little-endian):
+// group: who is here, on which network, at which TCP port and height, when,
+// and how many beacons that instance has sent before. It is Renga's own
+// format, not Bitcoin's. Wire form (integers little-endian):
 //
 //	offset size  field
-//	0      2     length of what follows (66, or 98 with an HMAC)
+//	0      2     length of what follows (80, or 112 with an HMAC)
 //	2      4     "rnga"
-//	6      1     format version (1)
+//	6      1     format version (2)
 //	7      1     flags: bit 0 query (asks others to answer at once), bit 1 HMAC present
 //	8      4     network magic
 //	12     32    genesis block hash
@@ -25,11 +26,16 @@ import (
 //	52     2     TCP port of the node's P2P listener
 //	54     8     services (as in version)
 //	62     4     best height
-//	66     32    HMAC-SHA256 over bytes 0..65 with the LAN secret (only if flag bit 1)
+//	66     8     time sent, Unix milliseconds (signed)
+//	74     8     sequence number: 1 for the instance's first beacon, then one more each
+//	82     32    HMAC-SHA256 over bytes 0..81 with the LAN secret (only if flag bit 1)
 //
 // A beacon without an HMAC is accepted only where no secret is configured; the
 // secret keeps other Renga LANs (or a prankster) from steering a node, it does
-// not hide anything.
+// not hide anything. The HMAC covers the time and the sequence number so that
+// a receiver can refuse a signed beacon recorded and sent again (net/discover
+// does: a time too far from its clock, or a sequence number not above the last
+// it accepted from that instance). Version 1, without them, is refused.
 type Beacon struct {
 	Query       bool
 	Magic       Magic
@@ -38,12 +44,14 @@ type Beacon struct {
 	Port        uint16
 	Services    uint64
 	StartHeight int32 // the node's best height when sent
+	Time        int64 // when sent, in Unix milliseconds
+	Sequence    uint64
 }
 
 // Beacon format constants.
 const (
-	BeaconVersion  = 1
-	beaconBodySize = 64 // after the length prefix, before the HMAC
+	BeaconVersion  = 2
+	beaconBodySize = 80 // after the length prefix, before the HMAC
 	beaconMACSize  = sha256.Size
 	// MaxBeaconSize is the largest datagram a valid beacon takes.
 	MaxBeaconSize = 2 + beaconBodySize + beaconMACSize
@@ -76,11 +84,18 @@ func AppendBeacon(dst []byte, b *Beacon, secret []byte) []byte {
 	dst = binary.LittleEndian.AppendUint16(dst, b.Port)
 	dst = binary.LittleEndian.AppendUint64(dst, b.Services)
 	dst = binary.LittleEndian.AppendUint32(dst, uint32(b.StartHeight))
+	dst = binary.LittleEndian.AppendUint64(dst, uint64(b.Time))
+	dst = binary.LittleEndian.AppendUint64(dst, b.Sequence)
 	if len(secret) > 0 {
 		dst = append(dst, beaconMAC(dst[start:], secret)...)
 	}
 	return dst
 }
+
+// BeaconSigned reports whether datagram p says it carries an HMAC (flag bit
+// 1), for a decoder that has no secret to check it with (a capture, say): of
+// a beacon that [DecodeBeacon] accepted, it tells whether it was signed.
+func BeaconSigned(p []byte) bool { return len(p) >= 8 && p[7]&beaconFlagMAC != 0 }
 
 func beaconMAC(signed, secret []byte) []byte {
 	m := hmac.New(sha256.New, secret)
@@ -130,6 +145,8 @@ func DecodeBeacon(p []byte, secret []byte) (Beacon, error) {
 	b.Port = d.u16le("beacon.port")
 	b.Services = d.u64("beacon.services")
 	b.StartHeight = int32(d.u32("beacon.height"))
+	b.Time = int64(d.u64("beacon.time"))
+	b.Sequence = d.u64("beacon.sequence")
 	signedEnd := d.off
 	var mac []byte
 	if flags&beaconFlagMAC != 0 {

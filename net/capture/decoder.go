@@ -198,7 +198,7 @@ func (d *Decoder) datagram(p Packet, seg Segment, out []Record) []Record {
 		d.stats.Malformed++
 	default:
 		rec.Kind, rec.Magic = KindBeacon, b.Magic
-		rec.Summary = beaconSummary(&b, len(seg.Payload) > wire.MaxBeaconSize-32)
+		rec.Summary = beaconSummary(&b, wire.BeaconSigned(seg.Payload))
 		d.learn(b.Magic)
 		d.stats.Beacons++
 	}

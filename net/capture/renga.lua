@@ -402,9 +402,12 @@ for _, port in ipairs(tcp_ports) do
   tcp_table:add(port, bitcoin)
 end
 
--- The LAN discovery datagram (wire/beacon.go), integers little-endian:
--- length[2] "rnga" version[1] flags[1] magic[4] genesis[32] instance[8]
--- port[2] services[8] height[4] [hmac[32]]
+-- The LAN discovery datagram (wire/beacon.go), format version 2, integers
+-- little-endian: length[2] "rnga" version[1] flags[1] magic[4] genesis[32]
+-- instance[8] port[2] services[8] height[4] time[8] (Unix ms) sequence[8]
+-- [hmac[32]]. The HMAC covers everything before it, time and sequence
+-- included (they let a receiver refuse a replayed beacon).
+local beacon_size, beacon_signed_size = 82, 114
 local beacon = Proto("renga.beacon", "Renga LAN discovery beacon")
 local bc = {
   length = ProtoField.uint16("renga.beacon.length", "Length", base.DEC),
@@ -419,15 +422,24 @@ local bc = {
   port = ProtoField.uint16("renga.beacon.port", "TCP port", base.DEC),
   services = ProtoField.uint64("renga.beacon.services", "Services", base.HEX),
   height = ProtoField.int32("renga.beacon.height", "Best height", base.DEC),
+  time = ProtoField.absolute_time("renga.beacon.time", "Time sent", base.UTC),
+  sequence = ProtoField.uint64("renga.beacon.sequence", "Sequence number", base.DEC),
   hmac = ProtoField.bytes("renga.beacon.hmac", "HMAC-SHA256"),
 }
 beacon.fields = { bc.length, bc.id, bc.version, bc.flags, bc.query, bc.signed, bc.magic, bc.genesis,
-  bc.instance, bc.port, bc.services, bc.height, bc.hmac }
+  bc.instance, bc.port, bc.services, bc.height, bc.time, bc.sequence, bc.hmac }
 local bc_bad = malformed_expert("renga.beacon")
 beacon.experts = { bc_bad }
 
 local function is_beacon(tvb)
   return tvb:len() >= 6 and tvb(2, 4):string() == "rnga"
+end
+
+-- beacon_time turns the 8-byte Unix millisecond count at off into an NSTime.
+local function beacon_time(tvb, off)
+  local ms = tvb(off, 8):le_int64():tonumber() -- exact below 2^53 ms (year 287,000)
+  local secs = math.floor(ms / 1000)
+  return NSTime.new(secs, (ms - secs * 1000) * 1000000)
 end
 
 function beacon.dissector(tvb, pinfo, tree)
@@ -437,12 +449,19 @@ function beacon.dissector(tvb, pinfo, tree)
   t:add_le(bc.length, tvb(0, 2))
   t:add(bc.id, tvb(2, 4))
   local declared = tvb(0, 2):le_uint()
-  if tvb:len() < 66 or declared ~= tvb:len() - 2 then
+  if tvb:len() < 7 or declared ~= tvb:len() - 2 then
     t:add_proto_expert_info(bc_bad, string.format("beacon of %d bytes declares %d after its length", tvb:len(), declared))
     pinfo.cols.info = "Renga beacon (malformed)"
     return tvb:len()
   end
   t:add(bc.version, tvb(6, 1))
+  local version = tvb(6, 1):uint()
+  if version ~= 2 or tvb:len() < beacon_size then
+    t:add_proto_expert_info(bc_bad, string.format("beacon format version %d of %d bytes (this dissector reads version 2, %d or %d bytes)",
+      version, tvb:len(), beacon_size, beacon_signed_size))
+    pinfo.cols.info = string.format("Renga beacon (malformed: version %d)", version)
+    return tvb:len()
+  end
   local flags = tvb(7, 1):uint()
   local ft = t:add(bc.flags, tvb(7, 1))
   ft:add(bc.query, tvb(7, 1))
@@ -453,16 +472,19 @@ function beacon.dissector(tvb, pinfo, tree)
   t:add_le(bc.port, tvb(52, 2))
   t:add_le(bc.services, tvb(54, 8))
   t:add_le(bc.height, tvb(62, 4))
-  local want = 66
-  if bit.band(flags, 2) ~= 0 then want = 98 end
+  t:add(bc.time, tvb(66, 8), beacon_time(tvb, 66))
+  t:add_le(bc.sequence, tvb(74, 8))
+  local want = beacon_size
+  if bit.band(flags, 2) ~= 0 then want = beacon_signed_size end
   if tvb:len() ~= want then
     t:add_proto_expert_info(bc_bad, string.format("beacon of %d bytes, flags say %d", tvb:len(), want))
-  elseif want == 98 then
-    t:add(bc.hmac, tvb(66, 32))
+  elseif want == beacon_signed_size then
+    t:add(bc.hmac, tvb(beacon_size, 32))
   end
-  local info = string.format("Renga beacon port=%d height=%d instance=%s", tvb(52, 2):le_uint(),
-    tvb(62, 4):le_int(), tostring(tvb(44, 8):le_uint64():tohex()))
+  local info = string.format("Renga beacon port=%d height=%d instance=%s seq=%s", tvb(52, 2):le_uint(),
+    tvb(62, 4):le_int(), tostring(tvb(44, 8):le_uint64():tohex()), tostring(tvb(74, 8):le_uint64()))
   if bit.band(flags, 1) ~= 0 then info = info .. " query" end
+  if want == beacon_signed_size then info = info .. " signed" end
   pinfo.cols.info = info
   return tvb:len()
 end

@@ -99,9 +99,11 @@ func scenario(t testing.TB, magic wire.Magic) []step {
 	cmpr := &wire.MsgCmpr{Inner: wire.CmdBlock, Length: uint32(len(blockPayload)), Codec: wire.CodecZstd,
 		Data: bytes.Repeat([]byte{0x28, 0xb5, 0x2f, 0xfd}, 100)}
 	beacon := wire.AppendBeacon(nil, &wire.Beacon{Query: true, Magic: magic, Genesis: hashOf("genesis"),
-		Instance: 0xfeedfacecafebeef, Port: 18444, Services: wire.SFNodeNetwork, StartHeight: 5}, nil)
+		Instance: 0xfeedfacecafebeef, Port: 18444, Services: wire.SFNodeNetwork, StartHeight: 5,
+		Time: 1767225600123, Sequence: 1}, nil)
 	beacon2 := wire.AppendBeacon(nil, &wire.Beacon{Magic: magic, Genesis: hashOf("genesis"),
-		Instance: 0x0123456789abcdef, Port: 18444, Services: wire.SFNodeNetwork, StartHeight: 6}, []byte("lan secret"))
+		Instance: 0x0123456789abcdef, Port: 18444, Services: wire.SFNodeNetwork, StartHeight: 6,
+		Time: 1767225601500, Sequence: 7}, []byte("lan secret"))
 	f := func(m wire.Message) []byte { return mustFrame(t, magic, m) }
 	return []step{
 		{dir: DirOut, beacon: true, frame: beacon, command: "beacon"},

@@ -3,6 +3,7 @@ package capture
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/renga-p2p/renga/crypto/sha256d"
 	"github.com/renga-p2p/renga/wire"
@@ -162,9 +163,11 @@ func locator(loc []sha256d.Hash, stop sha256d.Hash) string {
 	return s
 }
 
-// beaconSummary is the gist of a discovery datagram.
+// beaconSummary is the gist of a discovery datagram; its time is the
+// sender's clock, in UTC to the millisecond.
 func beaconSummary(b *wire.Beacon, signed bool) string {
-	s := fmt.Sprintf("port=%d height=%d instance=%016x magic=%s services=%s", b.Port, b.StartHeight, b.Instance, b.Magic, services(b.Services))
+	s := fmt.Sprintf("port=%d height=%d instance=%016x seq=%d time=%s magic=%s services=%s", b.Port, b.StartHeight, b.Instance,
+		b.Sequence, time.UnixMilli(b.Time).UTC().Format("2006-01-02T15:04:05.000Z"), b.Magic, services(b.Services))
 	if b.Query {
 		s += " query"
 	}

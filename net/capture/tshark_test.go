@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -54,6 +55,21 @@ func tsharkRaw(t *testing.T, file string, args ...string) string {
 	}
 	return string(out)
 }
+
+// isoTimes rewrites the absolute times tshark prints in -T fields output
+// ("Jan  1, 2026 00:00:00.123000000 UTC", as Wireshark 4.0 does) in ISO 8601
+// form, which later versions print, so that a test can compare either.
+func isoTimes(s string) string {
+	return tsharkTime.ReplaceAllStringFunc(s, func(m string) string {
+		t, err := time.Parse("Jan _2, 2006 15:04:05.999999999 MST", m)
+		if err != nil {
+			return m
+		}
+		return t.UTC().Format("2006-01-02T15:04:05.000000000Z")
+	})
+}
+
+var tsharkTime = regexp.MustCompile(`[A-Z][a-z]{2} [ \d]\d, \d{4} \d\d:\d\d:\d\d\.\d{9} UTC`)
 
 // tsharkSequence returns the messages tshark decoded, in order: Bitcoin
 // commands and "beacon" for discovery datagrams.
@@ -131,14 +147,15 @@ func TestTsharkReadsRecording(t *testing.T) {
 			"-e", "renga.sendcmpr.codec", "-e", "renga.sendcmpr.min_size",
 			"-e", "renga.cmpr.command", "-e", "renga.cmpr.length", "-e", "renga.cmpr.codec", "-e", "renga.cmpr.compressed_size",
 			"-e", "renga.beacon.port", "-e", "renga.beacon.height", "-e", "renga.beacon.magic", "-e", "renga.beacon.instance",
-			"-e", "renga.beacon.flags.query", "-e", "renga.beacon.flags.hmac", "-e", "frame.comment")
-		lines := strings.Split(strings.TrimSpace(out), "\n")
+			"-e", "renga.beacon.flags.query", "-e", "renga.beacon.flags.hmac", "-e", "renga.beacon.time", "-e", "renga.beacon.sequence",
+			"-e", "frame.comment")
+		lines := strings.Split(strings.TrimSpace(isoTimes(out)), "\n")
 		want := []string{
-			"||||||18444|5|0xfabfb5da|0xfeedfacecafebeef|1|0|out beacon 10.0.0.1:28334 → 239.255.28.34:28334, 66 bytes",
-			"1,2|512|||||||||||out sendcmpr peer=10.0.0.2:18444",
-			"1|1024|||||||||||in sendcmpr peer=10.0.0.2:18444",
-			"||||||18444|6|0xfabfb5da|0x0123456789abcdef|0|1|in beacon 10.0.0.2:28334 → 239.255.28.34:28334, 98 bytes",
-			"||block|8985|1|400|||||||in cmpr(block) peer=10.0.0.2:18444",
+			"||||||18444|5|0xfabfb5da|0xfeedfacecafebeef|1|0|2026-01-01T00:00:00.123000000Z|1|out beacon 10.0.0.1:28334 → 239.255.28.34:28334, 82 bytes",
+			"1,2|512|||||||||||||out sendcmpr peer=10.0.0.2:18444",
+			"1|1024|||||||||||||in sendcmpr peer=10.0.0.2:18444",
+			"||||||18444|6|0xfabfb5da|0x0123456789abcdef|0|1|2026-01-01T00:00:01.500000000Z|7|in beacon 10.0.0.2:28334 → 239.255.28.34:28334, 114 bytes",
+			"||block|8985|1|400|||||||||in cmpr(block) peer=10.0.0.2:18444",
 		}
 		if strings.Join(lines, "\n") != strings.Join(want, "\n") {
 			t.Fatalf("tshark fields:\n%s\nwant:\n%s", strings.Join(lines, "\n"), strings.Join(want, "\n"))
