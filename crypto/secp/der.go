@@ -1,9 +1,6 @@
 package secp
 
-import (
-	"github.com/decred/dcrd/dcrec/secp256k1/v4"
-	"github.com/decred/dcrd/dcrec/secp256k1/v4/ecdsa"
-)
+import "github.com/decred/dcrd/dcrec/secp256k1/v4"
 
 // IsStrictDER reports whether sig (a signature followed by its one-byte
 // sighash type, as it appears in a script) is strict DER as BIP66 defines it:
@@ -151,33 +148,4 @@ func laxScalar(s *secp256k1.ModNScalar, b []byte) bool {
 func IsLowS(der []byte) bool {
 	sig, ok := ParseDERLax(der)
 	return ok && !sig.s.IsZero() && !sig.s.IsOverHalfOrder()
-}
-
-// Verify reports whether der (a DER signature without its sighash byte, parsed
-// laxly) is a valid signature of hash by the public key pubKey (in any form
-// ParsePublicKey accepts). It is Bitcoin Core's CPubKey::Verify: any failure
-// (bad key, unparsable signature, wrong signature) is simply false.
-func Verify(pubKey, der []byte, hash [32]byte) bool {
-	key, err := ParsePublicKey(pubKey)
-	if err != nil {
-		return false
-	}
-	sig, ok := ParseDERLax(der)
-	if !ok {
-		return false
-	}
-	return sig.Verify(key, hash)
-}
-
-// Verify checks the signature against a key and hash, with S normalized to the
-// lower half first (as Core does), so both S and n-S verify.
-func (sig Signature) Verify(key PublicKey, hash [32]byte) bool {
-	if sig.r.IsZero() || sig.s.IsZero() {
-		return false
-	}
-	s := sig.s
-	if s.IsOverHalfOrder() {
-		s.Negate()
-	}
-	return ecdsa.NewSignature(&sig.r, &s).Verify(hash[:], &key.p)
 }

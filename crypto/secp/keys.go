@@ -71,30 +71,19 @@ type PublicKey struct {
 }
 
 // ParsePublicKey reads a public key in any form Bitcoin Core accepts:
-// compressed, uncompressed or hybrid.
+// compressed, uncompressed or hybrid. It accepts exactly the keys [Verify]
+// accepts.
 func ParsePublicKey(b []byte) (PublicKey, error) {
-	if !validKeyLength(b) {
-		return PublicKey{}, fmt.Errorf("%w: %d bytes with prefix %#x", ErrPublicKey, len(b), first(b))
+	var buf [PubKeySizeUncompressed]byte
+	key, ok := checkKey(b, &buf)
+	if !ok {
+		return PublicKey{}, fmt.Errorf("%w: bad encoding (%d bytes, prefix %#x)", ErrPublicKey, len(b), first(b))
 	}
-	k, err := secp256k1.ParsePubKey(b)
+	k, err := secp256k1.ParsePubKey(key)
 	if err != nil {
 		return PublicKey{}, fmt.Errorf("%w: %v", ErrPublicKey, err)
 	}
 	return PublicKey{p: *k}, nil
-}
-
-// validKeyLength is CPubKey::IsValid: the prefix byte decides the length.
-func validKeyLength(b []byte) bool {
-	if len(b) == 0 {
-		return false
-	}
-	switch b[0] {
-	case 2, 3:
-		return len(b) == 33
-	case 4, 6, 7:
-		return len(b) == 65
-	}
-	return false
 }
 
 func first(b []byte) byte {

@@ -235,16 +235,3 @@ func FuzzParseDERLax(f *testing.F) {
 		}
 	})
 }
-
-func BenchmarkVerify(b *testing.B) {
-	key := testKey(b, 10)
-	hash := sha256.Sum256([]byte("bench"))
-	sig := key.Sign(hash)
-	pub := key.PublicKey().Uncompressed()
-	b.ReportAllocs()
-	for b.Loop() {
-		if !Verify(pub, sig, hash) {
-			b.Fatal("verify failed")
-		}
-	}
-}
