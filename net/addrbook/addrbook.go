@@ -1,3 +1,5 @@
+//go:build !addrman
+
 // Package addrbook remembers the addresses of nodes: those heard of (addr
 // messages, LAN discovery, the command line), when they were last seen and
 // tried, and which addresses are discouraged because they misbehaved. The P2P

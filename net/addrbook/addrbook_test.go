@@ -1,3 +1,5 @@
+//go:build !addrman
+
 package addrbook
 
 import (

@@ -49,9 +49,9 @@ func (g Group) String() string {
 func GroupOf(ip netip.Addr) Group {
 	ip = ip.Unmap()
 	switch {
-	case IsLocal(ip):
+	case isLocal(ip):
 		return Group{kind: groupLocal, bits: ip.As16()}
-	case !IsRoutable(ip):
+	case !ip.IsValid() || !routable(ip):
 		return Group{}
 	}
 	if v4, ok := linkedIPv4(ip); ok {
@@ -91,11 +91,10 @@ func prefixEq(b [16]byte, p []byte) bool { return string(b[:len(p)]) == string(p
 // private (RFC 1918), shared (CGNAT, RFC 6598), link-local, or IPv6 unique
 // local (fc00::/7). Such addresses are never routable and each is its own
 // [Group].
-func IsLocal(ip netip.Addr) bool {
-	ip = ip.Unmap()
-	if !ip.IsValid() {
-		return false
-	}
+func IsLocal(ip netip.Addr) bool { return isLocal(ip.Unmap()) }
+
+// isLocal is IsLocal of an unmapped address.
+func isLocal(ip netip.Addr) bool {
 	if ip.Is4() {
 		b := ip.As4()
 		if b[0] == 100 && b[1]&0xc0 == 64 { // 100.64.0.0/10
@@ -111,14 +110,19 @@ func IsLocal(ip netip.Addr) bool {
 // ORCHID ranges are not.
 func IsRoutable(ip netip.Addr) bool {
 	ip = ip.Unmap()
-	if !ip.IsValid() || ip.IsUnspecified() || ip.IsMulticast() || IsLocal(ip) {
+	return ip.IsValid() && !isLocal(ip) && routable(ip)
+}
+
+// routable is IsRoutable of a valid, unmapped, non-local address.
+func routable(ip netip.Addr) bool {
+	if ip.IsUnspecified() || ip.IsMulticast() {
 		return false
 	}
 	if ip.Is4() {
 		return routable4(ip.As4())
 	}
 	if v4, ok := linkedIPv4(ip); ok { // reachable if what it carries is
-		return !IsLocal(netip.AddrFrom4(v4)) && routable4(v4)
+		return !isLocal(netip.AddrFrom4(v4)) && routable4(v4)
 	}
 	b := ip.As16()
 	switch {
