@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -18,6 +19,7 @@ import (
 	"github.com/renga-p2p/renga/chain"
 	"github.com/renga-p2p/renga/chain/wallet"
 	"github.com/renga-p2p/renga/net/api"
+	"github.com/renga-p2p/renga/net/node"
 )
 
 // devnetOptions are the settings of `renga devnet`.
@@ -31,6 +33,7 @@ type devnetOptions struct {
 	duration time.Duration
 	fresh    bool
 	netns    bool
+	inProc   bool // nodes as goroutines of this process, not processes
 	compress bool
 	extra    []string // more flags for every node
 }
@@ -57,6 +60,7 @@ func runDevnet(ctx context.Context, args []string, io stdio) error {
 	fs.DurationVar(&o.duration, "duration", 0, "stop after this long (0: at Ctrl-C)")
 	fs.BoolVar(&o.fresh, "fresh", false, "delete DIR first: start from the genesis block")
 	fs.BoolVar(&o.netns, "netns", false, "each node in its own network namespace on a bridge (root, Linux)")
+	fs.BoolVar(&o.inProc, "in-process", false, "run the nodes inside this process (net/node), not as processes; on loopback only")
 	fs.BoolVar(&o.compress, "compress", defaultCompress, "nodes offer cmpr link compression")
 	var extra listFlag
 	fs.Var(&extra, "node-flag", "pass `FLAG` to every node, e.g. --node-flag=--log-level=debug (repeatable)")
@@ -73,6 +77,8 @@ func runDevnet(ctx context.Context, args []string, io stdio) error {
 		return fmt.Errorf("%w: --miners must be 0 to -n", errUsage)
 	case o.basePort < 1024 || o.basePort+2*o.nodes > 65535:
 		return fmt.Errorf("%w: --base-port out of range", errUsage)
+	case o.inProc && o.netns:
+		return fmt.Errorf("%w: --in-process runs on loopback: it cannot be combined with --netns", errUsage)
 	}
 	if o.fresh {
 		if err := os.RemoveAll(o.dir); err != nil {
@@ -98,13 +104,15 @@ type devnet struct {
 	seen    map[string]bool // tips already reported
 }
 
-// devnetNode is one node process.
+// devnetNode is one node: a process, or a net/node.Node in this process.
 type devnetNode struct {
 	index    int // from 1
 	dir      string
 	p2p, rpc string
 	miner    bool
-	cmd      *exec.Cmd
+	pid      int
+	stop     func() // asks it to stop
+	kill     func() // ends it at once (nil in-process: stop is all there is)
 	log      *os.File
 	exited   chan struct{}
 	exitErr  error
@@ -220,15 +228,55 @@ func (d *devnet) startNode(ctx context.Context, exe string, n *devnetNode) error
 	if err != nil {
 		return err
 	}
+	n.log = logFile
+	if d.opts.inProc {
+		return d.startInProcess(ctx, n, args[1:])
+	}
 	cmd := exec.Command(exe, args...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.SysProcAttr = nodeProcAttr()
 	if err := d.net.start(n.index, cmd); err != nil {
 		return errors.Join(fmt.Errorf("devnet: start node %d: %w", n.index, err), logFile.Close())
 	}
-	n.cmd, n.log = cmd, logFile
+	n.pid = cmd.Process.Pid
+	n.stop = func() { _ = cmd.Process.Signal(syscall.SIGTERM) } // an exited process cannot be signalled: fine
+	n.kill = func() { _ = cmd.Process.Kill() }
 	go func() {
-		n.exitErr = cmd.Wait()
+		var ee *exec.ExitError
+		if err := cmd.Wait(); err != nil && (!errors.As(err, &ee) || ee.ExitCode() != 0) {
+			n.exitErr = err
+		}
+		close(n.exited)
+	}()
+	return nil
+}
+
+// startInProcess runs node n in this process from the same flags a node
+// process would get, through the same node.Config.
+func (d *devnet) startInProcess(ctx context.Context, n *devnetNode, args []string) error {
+	fs := flag.NewFlagSet("node", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	f := registerNodeFlags(fs)
+	if err := f.parse(args); err != nil {
+		return errors.Join(fmt.Errorf("devnet: node %d: %w", n.index, err), n.log.Close())
+	}
+	cfg, err := f.nodeConfig()
+	if err != nil {
+		return errors.Join(fmt.Errorf("devnet: node %d: %w", n.index, err), n.log.Close())
+	}
+	if cfg.Logger, err = newNodeLogger(n.log, f.logFormat, f.logLevel); err != nil {
+		return errors.Join(err, n.log.Close())
+	}
+	nd, err := node.New(cfg)
+	if err != nil {
+		return errors.Join(fmt.Errorf("devnet: node %d: %w", n.index, err), n.log.Close())
+	}
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	n.pid, n.stop = os.Getpid(), cancel
+	go func() {
+		if err := nd.Run(runCtx); err != nil && !errors.Is(err, node.ErrStopRequested) {
+			n.exitErr = err
+		}
 		close(n.exited)
 	}()
 	return nil
@@ -238,7 +286,7 @@ func (d *devnet) startNode(ctx context.Context, exe string, n *devnetNode) error
 // those that take longer than 20 seconds.
 func (d *devnet) stopNodes() error {
 	for _, n := range d.nodes {
-		_ = n.cmd.Process.Signal(syscall.SIGTERM) // an exited process cannot be signalled: fine
+		n.stop()
 	}
 	var errs []error
 	deadline := time.After(20 * time.Second)
@@ -246,12 +294,15 @@ func (d *devnet) stopNodes() error {
 		select {
 		case <-n.exited:
 		case <-deadline:
-			_ = n.cmd.Process.Kill()
+			if n.kill == nil {
+				errs = append(errs, fmt.Errorf("devnet: in-process node %d did not stop within 20 s", n.index))
+				continue
+			}
+			n.kill()
 			<-n.exited
 			errs = append(errs, fmt.Errorf("devnet: node %d did not stop within 20 s; killed", n.index))
 		}
-		var ee *exec.ExitError
-		if n.exitErr != nil && (!errors.As(n.exitErr, &ee) || ee.ExitCode() != 0) {
+		if n.exitErr != nil {
 			errs = append(errs, fmt.Errorf("devnet: node %d: %v (see %s)", n.index, n.exitErr, n.log.Name()))
 		}
 		errs = append(errs, n.log.Close())
@@ -447,10 +498,7 @@ func (d *devnet) render(w io.Writer) {
 	fmt.Fprintf(w, "%-5s %-8s %-21s %7s  %-18s %5s %8s %12s\n", "node", "pid", "p2p", "height", "tip", "peers", "mempool", "hashrate")
 	for _, n := range d.nodes {
 		s := n.last
-		pid := 0
-		if n.cmd != nil && n.cmd.Process != nil {
-			pid = n.cmd.Process.Pid
-		}
+		pid := n.pid // this process's own for an in-process node
 		name := strconv.Itoa(n.index)
 		if n.miner {
 			name += "*"

@@ -17,7 +17,8 @@ import (
 )
 
 // TestDevnet runs `renga devnet` as a user would, for half a minute, on
-// loopback (what `make devnet` does) and with --netns: its nodes find each
+// loopback (what `make devnet` does), with --netns, and with its nodes
+// in-process (--in-process, through net/node): its nodes find each
 // other, two mine, and the final view shows every node answering, connected
 // to the others, past the genesis block and within a block of each other
 // (a block may be in flight when they stop). On loopback, `renga capture -i
@@ -31,7 +32,7 @@ func TestDevnet(t *testing.T) {
 		return
 	}
 	nstest.LoopbackUp(t)
-	for _, mode := range []string{"loopback", "netns"} {
+	for _, mode := range []string{"loopback", "netns", "in-process"} {
 		t.Run(mode, func(t *testing.T) {
 			if mode == "netns" {
 				nstest.RequireLinkType(t, "veth")
@@ -39,8 +40,11 @@ func TestDevnet(t *testing.T) {
 			}
 			dir := filepath.Join(t.TempDir(), "devnet")
 			args := []string{"devnet", "-n", "3", "--dir", dir, "--duration", "25s", "--tx-every", "0"}
-			if mode == "netns" {
+			switch mode {
+			case "netns":
 				args = append(args, "--netns")
+			case "in-process":
+				args = append(args, "--in-process")
 			}
 			ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 			defer cancel()

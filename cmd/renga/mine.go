@@ -3,11 +3,9 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -83,7 +81,7 @@ func runMine(ctx context.Context, args []string, io stdio) (err error) {
 	}()
 	if script == nil {
 		path := filepath.Join(dir, "wallet.json")
-		key, created, err := walletKey(path, p)
+		key, created, err := wallet.FirstKey(path, p)
 		if err != nil {
 			return err
 		}
@@ -165,24 +163,6 @@ func runMine(ctx context.Context, args []string, io stdio) (err error) {
 func checkKernel(name string) error {
 	_, err := benchKernels(name)
 	return err
-}
-
-// walletKey returns the first key of the wallet at path, creating the wallet
-// (and so the key) if the file does not exist.
-func walletKey(path string, p *chain.Params) (key *wallet.Key, created bool, err error) {
-	w, err := wallet.Open(path, p)
-	if errors.Is(err, os.ErrNotExist) {
-		w, err = wallet.Create(path, p)
-		created = true
-	}
-	if err != nil {
-		return nil, false, err
-	}
-	keys := w.Keys()
-	if len(keys) == 0 {
-		return nil, false, fmt.Errorf("mine: wallet %s holds no key", path)
-	}
-	return keys[0], created, nil
 }
 
 // mineBlock and mineReport are what --json prints.

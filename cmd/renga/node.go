@@ -8,26 +8,18 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
-	"net/http/pprof"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"runtime/debug"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/renga-p2p/renga/chain"
-	"github.com/renga-p2p/renga/chain/mempool"
 	"github.com/renga-p2p/renga/chain/store"
 	"github.com/renga-p2p/renga/crypto/address"
-	"github.com/renga-p2p/renga/crypto/sha256d"
-	"github.com/renga-p2p/renga/miner"
-	"github.com/renga-p2p/renga/net/api"
-	"github.com/renga-p2p/renga/net/capture"
 	"github.com/renga-p2p/renga/net/discover"
-	"github.com/renga-p2p/renga/net/p2p"
+	"github.com/renga-p2p/renga/net/node"
 	"github.com/renga-p2p/renga/net/sock"
 )
 
@@ -186,72 +178,59 @@ func runNode(ctx context.Context, args []string, io stdio) error {
 	if err != nil {
 		return err
 	}
-	cfg.logger = log
+	cfg.Logger = log
 	if os.Getenv("GOGC") == "" {
 		// A node's live heap is small (tens of MB) but churns through every
 		// block it validates; at Go's default the heap grows to twice the
 		// live data between collections. Half that keeps a node under 100
-		// MB while it syncs at no measurable cost in speed
-		// (BenchmarkNodeMemory: 97 → 88 MB RSS after 10,000 blocks, the
-		// same blocks/s). GOGC in the environment overrides it.
+		// MB while it syncs at no measurable cost in speed (97 → 88 MB RSS
+		// after 10,000 blocks at the same blocks/s, BenchmarkNodeMemory).
+		// GOGC in the environment overrides it.
 		debug.SetGCPercent(nodeGCPercent)
 	}
-	return runNodeConfig(ctx, cfg)
+	n, err := node.New(cfg)
+	if err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	err = n.Run(ctx)
+	if errors.Is(err, node.ErrStopRequested) {
+		return nil
+	}
+	return err
 }
 
 // nodeGCPercent is the node's GOGC; see runNode.
 const nodeGCPercent = 50
 
-// nodeConfig is a node's settings, checked.
-type nodeConfig struct {
-	params      *chain.Params
-	dir         string
-	listen      string
-	connect     []string
-	addnode     []string
-	discovery   *discover.Config
-	mine        bool
-	threads     int
-	kernel      string
-	mineScript  []byte // nil: the wallet's first key
-	rpc         string
-	compress    bool
-	capture     string
-	captureCfg  capture.RecorderConfig
-	maxOutbound int
-	maxInbound  int
-	store       store.Options
-	profile     string
-	logger      *slog.Logger
-}
-
-func (f *nodeFlags) nodeConfig() (nodeConfig, error) {
+// nodeConfig turns the flags into the node's configuration, reporting
+// every problem at once.
+func (f *nodeFlags) nodeConfig() (node.Config, error) {
 	p, err := f.chain.params()
 	if err != nil {
-		return nodeConfig{}, err
+		return node.Config{}, err
 	}
-	c := nodeConfig{
-		params: p, dir: f.chain.dir(p), connect: f.connect, addnode: f.addnode,
-		mine: f.mine, threads: f.threads, kernel: f.kernel, compress: f.compress, capture: f.capture,
-		maxOutbound: f.maxOutbound, maxInbound: f.maxInbound,
+	c := node.Config{
+		Network: p, Dir: f.chain.dir(p), Connect: f.connect, AddNode: f.addnode,
+		Mine: f.mine, Threads: f.threads, Kernel: f.kernel, Compress: f.compress, Capture: f.capture,
+		MaxOutbound: f.maxOutbound, MaxInbound: f.maxInbound, Version: buildVersion(),
 	}
 	var problems []string
 	switch f.listen {
 	case "":
-		c.listen = ":" + strconv.Itoa(int(p.DefaultPort))
+		c.Listen = ":" + strconv.Itoa(int(p.DefaultPort))
 	case "off":
 	default:
 		if _, _, err := net.SplitHostPort(f.listen); err != nil {
 			problems = append(problems, fmt.Sprintf("--listen %q: %v", f.listen, err))
 		}
-		c.listen = f.listen
+		c.Listen = f.listen
 	}
 	switch f.rpc {
 	case "":
-		c.rpc = "127.0.0.1:" + strconv.Itoa(int(p.RPCPort))
+		c.RPC = "127.0.0.1:" + strconv.Itoa(int(p.RPCPort))
 	case "off":
 	default:
-		c.rpc = f.rpc
+		c.RPC = f.rpc
 	}
 	if f.threads < 0 {
 		problems = append(problems, "--threads must not be negative")
@@ -259,13 +238,13 @@ func (f *nodeFlags) nodeConfig() (nodeConfig, error) {
 	if f.dbcache < 4 {
 		problems = append(problems, "--dbcache must be at least 4 MiB")
 	}
-	c.store = dbcacheOptions(f.dbcache)
+	c.Store = dbcacheOptions(f.dbcache)
 	if f.profile != "" {
 		host, _, err := net.SplitHostPort(f.profile)
 		if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
 			problems = append(problems, fmt.Sprintf("--profile %q: want a loopback address and port", f.profile))
 		}
-		c.profile = f.profile
+		c.Profile = f.profile
 	}
 	if f.kernel != "" {
 		if err := checkKernel(f.kernel); err != nil {
@@ -280,7 +259,7 @@ func (f *nodeFlags) nodeConfig() (nodeConfig, error) {
 		if err != nil {
 			problems = append(problems, fmt.Sprintf("--mine-address: %v", err))
 		} else {
-			c.mineScript = chain.PayToPubKeyHashScript(a.Hash)
+			c.MineScript = chain.PayToPubKeyHashScript(a.Hash)
 		}
 	}
 	discoverOn := p.DiscoveryPort != 0 && len(f.connect) == 0
@@ -305,7 +284,7 @@ func (f *nodeFlags) nodeConfig() (nodeConfig, error) {
 			}
 			d.Interface = name
 		}
-		c.discovery = d
+		c.Discovery = d
 	}
 	for _, s := range f.capturePeers {
 		pfx, err := netip.ParsePrefix(s)
@@ -317,9 +296,9 @@ func (f *nodeFlags) nodeConfig() (nodeConfig, error) {
 			}
 			pfx = netip.PrefixFrom(a, a.BitLen())
 		}
-		c.captureCfg.Peers = append(c.captureCfg.Peers, pfx)
+		c.CaptureFilter.Peers = append(c.CaptureFilter.Peers, pfx)
 	}
-	c.captureCfg.Commands = f.captureCommands
+	c.CaptureFilter.Commands = f.captureCommands
 	if len(problems) > 0 {
 		return c, fmt.Errorf("%w: %s", errUsage, strings.Join(problems, "; "))
 	}
@@ -374,225 +353,3 @@ func newNodeLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 	}
 	return nil, fmt.Errorf("%w: --log-format %q: want text or json", errUsage, format)
 }
-
-// runNodeConfig runs a node until ctx ends or the RPC stop is called.
-func runNodeConfig(ctx context.Context, cfg nodeConfig) (err error) {
-	log := cfg.logger
-	if err := os.MkdirAll(cfg.dir, 0o700); err != nil {
-		return fmt.Errorf("node: %w", err)
-	}
-	c, err := chain.Open(cfg.dir, cfg.params, chain.Options{Logger: log.With("part", "chain"), Store: cfg.store})
-	if err != nil {
-		return err
-	}
-	defer func() { err = errors.Join(err, c.Close()) }()
-	tip := c.Tip()
-	log.Info("chain opened", "network", cfg.params.Name, "dir", cfg.dir, "height", tip.Height, "tip", tip.Hash)
-	events := newEventLogger(log)
-	c.Subscribe(events.block)
-	pool := mempool.New(c, mempool.Config{Logger: log.With("part", "mempool")})
-	pool.OnAccept(events.tx)
-
-	var rec *capture.Recorder
-	if cfg.capture != "" {
-		f, err := os.Create(cfg.capture)
-		if err != nil {
-			return fmt.Errorf("node: capture: %w", err)
-		}
-		cfg.captureCfg.Logger = log.With("part", "capture")
-		rec, err = capture.NewRecorder(f, cfg.captureCfg)
-		if err != nil {
-			return errors.Join(err, f.Close())
-		}
-		defer func() {
-			if cerr := errors.Join(rec.Close(), f.Close()); cerr != nil {
-				err = errors.Join(err, fmt.Errorf("node: capture %s: %w", cfg.capture, cerr))
-			}
-		}()
-		log.Info("recording traffic", "file", cfg.capture)
-	}
-
-	script := cfg.mineScript
-	if script == nil {
-		key, created, err := walletKey(filepath.Join(cfg.dir, "wallet.json"), cfg.params)
-		if err != nil {
-			return err
-		}
-		if created {
-			log.Info("wallet created", "file", filepath.Join(cfg.dir, "wallet.json"), "address", key.Address.String())
-		}
-		script = key.Script
-	}
-	m, err := miner.New(miner.Config{
-		Chain: c, Pool: pool, Script: script, Threads: cfg.threads, Kernel: cfg.kernel,
-		Logger: log.With("part", "miner"),
-	})
-	if err != nil {
-		return err
-	}
-
-	if cfg.discovery != nil {
-		cfg.discovery.Logger = log.With("part", "discover")
-	}
-	srv, err := p2p.New(p2p.Config{
-		Chain: c, Pool: pool, Listen: cfg.listen, Connect: cfg.connect, AddNode: cfg.addnode,
-		MaxOutbound: cfg.maxOutbound, MaxInbound: cfg.maxInbound, Discovery: cfg.discovery,
-		Compression: cfg.compress, UserAgent: "/renga:" + buildVersion() + "/",
-		AddrBook: filepath.Join(cfg.dir, "peers.json"), Capture: rec, Logger: log.With("part", "p2p"),
-	})
-	if err != nil {
-		return err
-	}
-
-	ctx, stop := context.WithCancelCause(ctx)
-	defer stop(nil)
-	var rpc *api.Server
-	if cfg.rpc != "" {
-		rpc, err = api.Listen(api.Config{
-			Listen: cfg.rpc, CookieFile: filepath.Join(cfg.dir, ".cookie"), Chain: c, Pool: pool, P2P: srv,
-			Miner: minerAPI{m}, Version: buildVersion(), Stop: func() { stop(errStopRequested) },
-			Logger: log.With("part", "rpc"),
-		})
-		if err != nil {
-			return err
-		}
-		log.Info("RPC listening", "addr", rpc.Addr(), "cookie", filepath.Join(cfg.dir, ".cookie"))
-	}
-
-	errc := make(chan error, 4)
-	running := 0
-	start := func(name string, run func(context.Context) error) {
-		running++
-		go func() {
-			err := run(ctx)
-			if err != nil {
-				err = fmt.Errorf("%s: %w", name, err)
-				stop(err)
-			}
-			errc <- err
-		}()
-	}
-	start("p2p", srv.Run)
-	if cfg.profile != "" {
-		start("profile", func(ctx context.Context) error { return serveProfiles(ctx, cfg.profile, log) })
-	}
-	if rpc != nil {
-		start("rpc", rpc.Run)
-	}
-	if cfg.mine {
-		start("miner", func(ctx context.Context) error { return mineWhenSynced(ctx, srv, c, m, log) })
-	}
-	var errs []error
-	for range running {
-		if err := <-errc; err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if cause := context.Cause(ctx); errors.Is(cause, errStopRequested) {
-		log.Info("stopping: RPC stop")
-	} else if len(errs) == 0 {
-		log.Info("stopping", "cause", cause)
-	}
-	return errors.Join(errs...)
-}
-
-// serveProfiles serves net/http/pprof's handlers on addr until ctx ends.
-func serveProfiles(ctx context.Context, addr string, log *slog.Logger) error {
-	mux := http.NewServeMux()
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return err
-	}
-	log.Info("profiles served", "url", "http://"+ln.Addr().String()+"/debug/pprof/")
-	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
-	select {
-	case <-ctx.Done():
-		err = hs.Close()
-		if serveErr := <-errc; !errors.Is(serveErr, http.ErrServerClosed) {
-			err = errors.Join(err, serveErr)
-		}
-	case err = <-errc:
-	}
-	if errors.Is(err, http.ErrServerClosed) {
-		err = nil
-	}
-	return err
-}
-
-var errStopRequested = errors.New("stop requested over RPC")
-
-// mineWhenSynced starts the miner once the node has caught up with its peers
-// (or has found none within syncGrace), so that a node joining a network does
-// not mine on an old tip, and mines until ctx ends.
-func mineWhenSynced(ctx context.Context, srv *p2p.Server, c *chain.Chain, m *miner.Miner, log *slog.Logger) error {
-	select {
-	case <-srv.Started():
-	case <-ctx.Done():
-		return nil
-	}
-	begin := time.Now()
-	t := time.NewTicker(250 * time.Millisecond)
-	defer t.Stop()
-	for !synced(srv, c, time.Since(begin)) {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
-	}
-	log.Info("mining", "kernel", m.Kernel(), "threads", m.Threads(), "height", c.Tip().Height)
-	if err := m.Run(ctx); err != nil && ctx.Err() == nil {
-		return err
-	}
-	return nil
-}
-
-// syncGrace is how long a miner waits for peers before mining alone, and
-// syncPatience how long it waits for peers that never let it catch up (one
-// on a branch with more height but less work, say).
-const (
-	syncGrace    = 3 * time.Second
-	syncPatience = 2 * time.Minute
-)
-
-// synced reports whether the node may start mining: every header it knows
-// is connected, and every peer has shown no more than the node has.
-func synced(srv *p2p.Server, c *chain.Chain, waited time.Duration) bool {
-	if waited >= syncPatience {
-		return true
-	}
-	tip := c.Tip()
-	if c.BestHeader() != tip {
-		return false
-	}
-	peers := srv.Peers()
-	if len(peers) == 0 {
-		return waited >= syncGrace
-	}
-	for _, p := range peers {
-		if max(p.StartHeight, p.SyncedTo) > tip.Height {
-			return false
-		}
-	}
-	return true
-}
-
-// minerAPI adapts the miner to what the RPC server needs.
-type minerAPI struct{ m *miner.Miner }
-
-func (a minerAPI) Generate(ctx context.Context, n int, script []byte) ([]sha256d.Hash, error) {
-	hashes, err := a.m.Generate(ctx, n, script)
-	if errors.Is(err, miner.ErrBusy) {
-		return hashes, fmt.Errorf("the node is mining (--mine): generatetoaddress needs its miner idle")
-	}
-	return hashes, err
-}
-
-func (a minerAPI) Hashrate() float64 { return a.m.Stats().Rate }
