@@ -89,7 +89,12 @@ func BenchmarkThroughput(b *testing.B) {
 		done := make(chan error, 1)
 		b.ResetTimer()
 		go func() { done <- m.Run(ctx) }()
-		<-rolled
+		select {
+		case <-rolled:
+		case <-time.After(10 * time.Minute):
+			cancel()
+			b.Fatal("the extranonce did not roll in 10 minutes")
+		}
 		b.StopTimer()
 		cancel()
 		if err := <-done; err != nil {
@@ -120,7 +125,12 @@ func BenchmarkRestart(b *testing.B) {
 	ctx, cancel := context.WithCancel(b.Context())
 	done := make(chan error, 1)
 	go func() { done <- m.Run(ctx) }()
-	<-onTip
+	select {
+	case <-onTip:
+	case <-time.After(time.Minute):
+		cancel()
+		b.Fatal("the miner made no job for the tip in a minute")
+	}
 	for b.Loop() {
 		b.StopTimer()
 		blk := h.Next(nil, 0)

@@ -327,7 +327,12 @@ func TestRestartOnNewTip(t *testing.T) {
 	}
 	j, _ := jobs.wait(t, next, func(j *job) bool { return j.tmpl.Parent.Hash == other.Hash() })
 	restart := time.Since(begin)
-	f := <-foundc
+	var f Found
+	select {
+	case f = <-foundc:
+	case <-time.After(time.Minute):
+		t.Fatal("no block found on the new tip in a minute")
+	}
 	t.Logf("job on the new tip %s after the block was processed; block found on it %s after", restart, time.Since(begin))
 	if err := stop(); err != nil {
 		t.Fatal(err)
