@@ -111,7 +111,7 @@ func recordConversation(t *testing.T) (string, []string) {
 	return file, append(commandsOf(conversation()), "beacon")
 }
 
-// jsonCommands parses decode's JSON lines.
+// jsonRecords parses decode's JSON lines.
 func jsonRecords(t *testing.T, out string) []map[string]any {
 	t.Helper()
 	var recs []map[string]any

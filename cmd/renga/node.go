@@ -57,9 +57,11 @@ type nodeFlags struct {
 }
 
 // defaultCompress is whether link compression is offered when neither the
-// command line nor the config file says. Off: on a LAN, the bandwidth it saves
-// costs more CPU than the transfer time it saves (see the note of
-// BenchmarkCompression in net/p2p).
+// command line nor the config file says. Off: it saves a sixth of the bytes
+// of real blocks for about 5.5 ms of CPU per MB, which pays only on links
+// slower than about 240 Mbit/s, and Renga's networks are LANs and one
+// machine's devnet; it also turns the traffic that captures and the
+// Wireshark plugin show into zstd envelopes.
 const defaultCompress = false
 
 func registerNodeFlags(fs *flag.FlagSet) *nodeFlags {
@@ -184,8 +186,8 @@ func runNode(ctx context.Context, args []string, io stdio) error {
 		// block it validates; at Go's default the heap grows to twice the
 		// live data between collections. Half that keeps a node under 100
 		// MB while it syncs at no measurable cost in speed (97 → 88 MB RSS
-		// after 10,000 blocks at the same blocks/s, BenchmarkNodeMemory).
-		// GOGC in the environment overrides it.
+		// after 10,000 blocks at the same blocks/s). GOGC in the environment
+		// overrides it.
 		debug.SetGCPercent(nodeGCPercent)
 	}
 	n, err := node.New(cfg)
@@ -305,8 +307,9 @@ func (f *nodeFlags) nodeConfig() (node.Config, error) {
 	return c, nil
 }
 
-// defaultDBCache is --dbcache's default in MiB. See BenchmarkNodeMemory for
-// how it trades memory for sync speed.
+// defaultDBCache is --dbcache's default in MiB: with it a node that has
+// synced 10,000 blocks with transactions stays under 100 MB of RSS (86 MB
+// measured), at the same sync speed as larger caches.
 const defaultDBCache = 32
 
 // dbcacheOptions splits a --dbcache budget between Pebble's block cache and

@@ -70,37 +70,8 @@ import (
 //	    /tmp/p2p.test -test.run '^$' -test.bench 'SyncLimited/chain=tx5000/rate=20Mbit' \
 //	    -test.benchtime 1x -test.cpuprofile /tmp/cpu.out
 //
-// Measured on 2 shared cores (Intel Xeon VM), medians of 3 runs; Mbit/s is
-// what the fresh node received:
-//
-//	chain  rate     1 peer                        4 peers                        speedup
-//	tx5000 20 Mbit  1.32 s 3788 blk/s 14.3 Mbit/s  1.26 s 3969 blk/s 22.7 Mbit/s  1.05
-//	tx5000  5 Mbit  4.14 s 1209 blk/s 4.6 Mbit/s   1.73 s 2883 blk/s 16.5 Mbit/s  2.38
-//	p2pkh  20 Mbit  4.74 s 31.0 blk/s 16.7 Mbit/s  4.56 s 32.2 blk/s 17.4 Mbit/s  1.02
-//	p2pkh   5 Mbit  16.7 s 8.81 blk/s 4.7 Mbit/s   8.90 s 16.5 blk/s 8.9 Mbit/s   1.88
-//
-// No stall was declared and no block downloaded twice in any sync.
-// Compression: 1.21x faster from 1 peer for p2pkh at 5 Mbit/s, 1.0-1.09x
-// elsewhere.
-//
-// Where the uplink is the limit (5 Mbit/s), 4 peers are 1.9-2.4x faster
-// than 1. At 20 Mbit/s one peer's uplink is not the bottleneck and the
-// fresh node is: tx5000 at about 3,800-4,000 blocks/s (cpu-util 0.5, one
-// core: ProcessBlock under the chain's lock), p2pkh at about 31 blocks/s of
-// 1,000 payments (cpu-util 0.9, both cores checking signatures), so more
-// peers cannot help. p2pkh at 5 Mbit/s falls short of 2x because its chain
-// has only 40 blocks: the first peer whose headers arrive is the only
-// source for a moment and takes its 16 requests, blocks 1-16, which it
-// sends one per 0.4 s while the others share the rest; a long chain
-// spreads evenly (pickPeer takes the least loaded peer for each block).
-//
-// History: before the scheduler stopped once every peer was full, worked
-// out once per peer how far it had the window, timed stalls from when the
-// window blocked and asked for headers from one below the best header (so
-// that a peer on the same chain answered and became a source), 4 peers
-// were 0.71-1.51x of 1 here, with false stalls and blocks fetched twice.
-// The links add no latency here: behind a real RTT, 16 requests in flight
-// would cap one peer at 16 blocks per RTT, and more peers would help more.
+// Results are in the README's measurements; the links add no latency, so
+// the in-flight limit (16 blocks a peer) never binds here.
 func BenchmarkSyncLimited(b *testing.B) {
 	for _, c := range benchChains {
 		b.Run("chain="+c.name, func(b *testing.B) {

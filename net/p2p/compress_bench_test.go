@@ -46,38 +46,8 @@ import (
 //
 //	go test ./net/p2p -run '^$' -bench Compression -benchtime 1x -count 5
 //
-// Measured on 2 shared cores (Intel Xeon VM; another engineer's benchmarks
-// kept about one core busy, load average 2-4), medians of 5 runs (ratios:
-// medians of each run's ratio):
-//
-//	chain   MB off → on         CPU s off → on       wall s off → on     codec  break-even
-//	tx5000  2.66 → 2.59 (0.974)  2.22 → 2.26 (1.026)  2.22 → 2.27 (1.028)  0 s    -
-//	p2pkh   9.90 → 8.23 (0.832)  7.83 → 8.29 (1.012)  7.95 → 8.08 (1.000)  0.055  242 Mbit/s
-//
-// Real mainnet blocks (btcd's wire/testdata, 1.2 and 2.3 MB) shrink to 0.76
-// and 0.86 with the same codec, so p2pkh's 0.83 is what real blocks do.
-// tx5000's blocks are under 512 bytes, the smallest payload a peer
-// compresses: only its headers messages shrink. The codec costs about 5.5 ms
-// of CPU per MB, compressing and decompressing together: 0.7% of what
-// validating those blocks costs here, below what the end-to-end CPU
-// ratio can resolve (its runs spread ±4%).
-//
-// On a limited link (BenchmarkSyncLimited, cmpr-speedup), a 1-peer sync of
-// p2pkh is 1.21× faster with compression behind a 5 Mbit/s uplink, where
-// the link is the bottleneck, and 1.00× behind 20 Mbit/s, where validation
-// is: compression shortens a sync only where the link is slower than the
-// node validates (about 9 Mbit/s of P2PKH blocks per core here).
-//
-// The default, cmd/renga's defaultCompress, stays off. Renga's networks
-// are a LAN (gigabit, above the 242 Mbit/s break-even) and `renga devnet`'s
-// nodes on one machine (loopback or veth, unlimited): there compression
-// costs more CPU than the transfer time it saves, and a sync is bound by
-// validation anyway, so it buys nothing measurable; and it turns the blocks,
-// transactions and headers between Renga nodes into zstd that packet
-// captures, `renga decode` and the Wireshark plugin show only as cmpr
-// envelopes, which costs the traffic-inspection use its substance. Turn it
-// on (--compress) for peers behind slow uplinks or across a WAN, where it
-// saves a sixth of the bytes and of the sync time for about 1% more CPU.
+// Results, and why cmd/renga's --compress stays off by default, are in the
+// README's measurements.
 func BenchmarkCompression(b *testing.B) {
 	for _, c := range benchChains {
 		b.Run("chain="+c.name, func(b *testing.B) {

@@ -342,8 +342,7 @@ func TestBadChecksumAndUnknownCommandKeepThePeer(t *testing.T) {
 	}
 }
 
-// pipePeers runs two peers over net.Pipe inside a synctest bubble, where
-// timers run on the bubble's fake clock.
+// recorderOf is the recorder a Peer hands its messages to.
 func recorderOf(p *Peer) *recorder { return p.handler.(*recorder) }
 
 func TestHandshakeTimeout(t *testing.T) {
