@@ -29,14 +29,21 @@ import (
 // devnet puts a dozen nodes behind one address; 32 beacons per address per
 // MinInterval is several times that, and still bounds what a flooding host
 // can make us do.
+//
+// ReplayWindow: a signed beacon is good for a minute either side of our
+// clock. That is far more than the clocks of a LAN kept by NTP differ by, or
+// than a datagram takes on it, and short enough that a beacon recorded now
+// is refused as stale a minute later by everyone, even by a node started
+// since, which has no sequence number on record to refuse it by.
 const (
-	DefaultGroupAddr   = "239.255.82.71"
-	DefaultGroupPort   = 28334
-	DefaultMinInterval = 15 * time.Second
-	DefaultMaxInterval = 30 * time.Second
-	DefaultAnswerGap   = time.Second
-	DefaultSourceLimit = 32
-	DefaultMaxPeers    = 256
+	DefaultGroupAddr    = "239.255.82.71"
+	DefaultGroupPort    = 28334
+	DefaultMinInterval  = 15 * time.Second
+	DefaultMaxInterval  = 30 * time.Second
+	DefaultAnswerGap    = time.Second
+	DefaultSourceLimit  = 32
+	DefaultMaxPeers     = 256
+	DefaultReplayWindow = time.Minute
 	// DefaultServices are those of a full node (design.md §6).
 	DefaultServices = wire.SFNodeNetwork | wire.SFNodeWitness
 	// MissedIntervals is how many intervals without a beacon expire a peer:
@@ -66,8 +73,9 @@ type Config struct {
 	// called from the discovery goroutine and must be safe to call
 	// concurrently with the node (an atomic load, say). Nil means 0.
 	BestHeight func() int32
-	// Secret is the LAN secret: when set, beacons are signed with it and
-	// beacons not signed with it are dropped. Copied by New.
+	// Secret is the LAN secret: when set, beacons are signed with it, and
+	// beacons not signed with it, too far in time or replayed are dropped
+	// (see ReplayWindow). Copied by New; [ReadSecretFile] reads one.
 	Secret []byte
 	// OnEvent receives every [Event], in order, from one goroutine, never
 	// concurrently. It must return quickly (hand the event to a channel or a
@@ -98,9 +106,18 @@ type Config struct {
 	// examined per MinInterval (a token bucket of that size, refilled at that
 	// rate); the rest are dropped. Zero means [DefaultSourceLimit].
 	SourceLimit int
-	// MaxPeers bounds the table; a new instance heard while it is full is
-	// dropped. Zero means [DefaultMaxPeers].
+	// MaxPeers bounds the table. A new instance heard while it is full
+	// takes the place of the unverified peer heard from least recently, or
+	// is dropped if every peer is verified. Zero means [DefaultMaxPeers].
 	MaxPeers int
+	// ReplayWindow is how far from our clock, either way, the time of a
+	// signed beacon may be; its sequence number must also be above the
+	// last one accepted from its instance, remembered for 2×ReplayWindow
+	// (so no beacon recorded while it is remembered can come back). Only
+	// with a Secret: without one, anyone can forge both. Signed discovery
+	// therefore needs the LAN's clocks within ReplayWindow of each other.
+	// Zero means [DefaultReplayWindow].
+	ReplayWindow time.Duration
 
 	// Logger receives peers found and lost at Info, drops at Debug. Nil
 	// discards.
@@ -135,6 +152,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxPeers == 0 {
 		c.MaxPeers = DefaultMaxPeers
+	}
+	if c.ReplayWindow == 0 {
+		c.ReplayWindow = DefaultReplayWindow
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -173,6 +193,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxPeers < 0 {
 		bad("negative MaxPeers %d", c.MaxPeers)
+	}
+	if c.ReplayWindow < 0 {
+		bad("negative ReplayWindow %v", c.ReplayWindow)
 	}
 	return errors.Join(errs...)
 }

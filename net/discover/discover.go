@@ -25,14 +25,34 @@ var (
 	ErrStarted = errors.New("discover: already started")
 )
 
-// PacketConn is the part of a UDP socket discovery uses; *net.UDPConn from
-// [sock.ListenMulticastUDP] is one. Writes go to the group; reads return
-// every datagram sent to it, our own included.
+// PacketConn is the part of a UDP socket Serve needs to run at all:
+// *net.UDPConn is one. A PacketConn that is also a [Conn] (as
+// *sock.MulticastConn is) is read with ReadDatagram, and only then are
+// datagrams not sent to the group or not from a neighbour refused; any
+// other is read with ReadFromUDPAddrPort, and Serve logs a warning that it
+// cannot refuse them.
 type PacketConn interface {
 	ReadFromUDPAddrPort(b []byte) (n int, addr netip.AddrPort, err error)
 	WriteToUDPAddrPort(b []byte, addr netip.AddrPort) (int, error)
 	// SetReadDeadline is how Serve wakes its reader to stop.
 	SetReadDeadline(t time.Time) error
+}
+
+// Conn is the socket discovery is meant to run on: *sock.MulticastConn
+// from [sock.ListenMulticast] is one, the tests' fake LAN another. Writes
+// go to the group; reads return every datagram sent to the group, our own
+// included, and whatever else reaches the port, which ReadDatagram and
+// OnLink let Serve tell apart.
+type Conn interface {
+	PacketConn
+	// ReadDatagram reads one datagram into b and says who sent it, to
+	// which address (the IP header's destination), and on which
+	// interface it arrived.
+	ReadDatagram(b []byte) (sock.Datagram, error)
+	// OnLink reports whether addr is a neighbour on interface ifindex: on
+	// one of its subnets, and the interface the conn joined the group on.
+	// It is called from the reader goroutine.
+	OnLink(ifindex int, addr netip.Addr) bool
 }
 
 // Discovery finds the other nodes of the LAN. Make one with [New], run it
@@ -42,11 +62,11 @@ type Discovery struct {
 	cfg     Config
 	started atomic.Bool
 
-	mu    sync.Mutex // guards table; only the loop goroutine writes it
+	mu    sync.Mutex // guards table; the loop goroutine and Verified write it
 	table table
 
-	sent, sendErrors, received, accepted atomic.Uint64
-	dropped                              [NumDropReasons]atomic.Uint64
+	sent, sendErrors, received, accepted, evicted atomic.Uint64
+	dropped                                       [NumDropReasons]atomic.Uint64
 }
 
 // New checks cfg and returns a Discovery ready to run. It opens nothing.
@@ -77,7 +97,7 @@ func (d *Discovery) Run(ctx context.Context) error {
 	if d.started.Load() {
 		return ErrStarted
 	}
-	conn, err := sock.ListenMulticastUDP(ctx, sock.MulticastOptions{Interface: d.cfg.Interface, Group: d.cfg.Group})
+	conn, err := sock.ListenMulticast(ctx, sock.MulticastOptions{Interface: d.cfg.Interface, Group: d.cfg.Group})
 	if err != nil {
 		return fmt.Errorf("discover: %w", err)
 	}
@@ -94,10 +114,15 @@ func (d *Discovery) Run(ctx context.Context) error {
 // and returns after every goroutine it started has ended: nil when ctx ends
 // it, or the error that made reading conn fail. conn stays the caller's: Serve
 // neither closes it nor uses it after returning, but leaves its read deadline
-// in the past.
+// in the past. conn should be a [Conn]; see [PacketConn] for what happens
+// when it is not.
 func (d *Discovery) Serve(ctx context.Context, conn PacketConn) error {
 	if d.started.Swap(true) {
 		return ErrStarted
+	}
+	if _, ok := conn.(Conn); !ok {
+		d.cfg.Logger.Warn("discover: the conn cannot tell where a datagram was sent or whether its source is on the link: " +
+			"unicast and off-link datagrams are not refused (give Serve a *sock.MulticastConn)")
 	}
 	if err := conn.SetReadDeadline(time.Time{}); err != nil {
 		return fmt.Errorf("discover: %w", err)
@@ -129,11 +154,12 @@ type arrival struct {
 // the beacons to the loop. It returns nil once ctx is done.
 func (d *Discovery) read(ctx context.Context, conn PacketConn, out chan<- arrival) error {
 	adm := newAdmission(d.cfg)
+	readDatagram, link := datagramReader(conn)
 	// One byte more than the largest beacon, so a longer datagram (which
 	// the socket truncates silently) still fails to decode.
 	buf := make([]byte, wire.MaxBeaconSize+1)
 	for {
-		n, src, err := conn.ReadFromUDPAddrPort(buf)
+		dg, err := readDatagram(buf)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
@@ -141,10 +167,10 @@ func (d *Discovery) read(ctx context.Context, conn PacketConn, out chan<- arriva
 			return fmt.Errorf("discover: read: %w", err)
 		}
 		d.received.Add(1)
-		b, peer, reason, ok := adm.admit(buf[:n], src, time.Now())
+		b, peer, reason, ok := adm.admit(buf[:dg.N], dg, link, time.Now())
 		if !ok {
 			d.dropped[reason].Add(1)
-			d.cfg.Logger.Debug("discover: beacon dropped", "from", src, "reason", reason)
+			d.cfg.Logger.Debug("discover: beacon dropped", "from", dg.Src, "to", dg.Dst, "reason", reason)
 			continue
 		}
 		select {
@@ -155,10 +181,24 @@ func (d *Discovery) read(ctx context.Context, conn PacketConn, out chan<- arriva
 	}
 }
 
+// datagramReader returns how to read conn, and what tells its neighbours
+// (nil for a plain PacketConn, which cannot).
+func datagramReader(conn PacketConn) (func([]byte) (sock.Datagram, error), linkChecker) {
+	if c, ok := conn.(Conn); ok {
+		return c.ReadDatagram, c
+	}
+	return func(b []byte) (sock.Datagram, error) {
+		n, src, err := conn.ReadFromUDPAddrPort(b)
+		return sock.Datagram{N: n, Src: src}, err
+	}, nil
+}
+
 // loop is Serve's own goroutine: it owns the schedule and writes the table.
 func (d *Discovery) loop(ctx context.Context, conn PacketConn, arrivals <-chan arrival) {
 	var buf []byte
+	var seq uint64 // of the last beacon made; the first is 1
 	send := func(query bool) {
+		seq++ // even if the send fails: a number is never used twice
 		b := wire.Beacon{
 			Query:       query,
 			Magic:       d.cfg.Magic,
@@ -167,6 +207,8 @@ func (d *Discovery) loop(ctx context.Context, conn PacketConn, arrivals <-chan a
 			Port:        d.cfg.Port,
 			Services:    d.cfg.Services,
 			StartHeight: d.cfg.BestHeight(),
+			Time:        time.Now().UnixMilli(),
+			Sequence:    seq,
 		}
 		buf = wire.AppendBeacon(buf[:0], &b, d.cfg.Secret)
 		if _, err := conn.WriteToUDPAddrPort(buf, d.cfg.Group); err != nil {
@@ -205,17 +247,20 @@ func (d *Discovery) loop(ctx context.Context, conn PacketConn, arrivals <-chan a
 		case <-ctx.Done():
 			return
 		case a := <-arrivals:
-			var answer, full bool
+			var o observed
 			d.mu.Lock()
-			events, answer, full = d.table.observe(events, a.beacon, a.peer, time.Now())
+			events, o = d.table.observe(events, a.beacon, a.peer, time.Now())
 			d.mu.Unlock()
-			if full {
+			if o.full {
 				d.dropped[DropFull].Add(1)
 				d.cfg.Logger.Debug("discover: beacon dropped", "peer", a.peer, "reason", DropFull)
 			} else {
 				d.accepted.Add(1)
 			}
-			if answer && answerAt.IsZero() {
+			if o.evicted {
+				d.evicted.Add(1)
+			}
+			if o.answer && answerAt.IsZero() {
 				answerAt = lastAnswer.Add(d.cfg.AnswerGap)
 			}
 		case <-timer.C:
@@ -258,6 +303,19 @@ func (d *Discovery) report(e Event) {
 	d.cfg.OnEvent(e)
 }
 
+// Verified tells discovery that the node connected to instance at addr
+// (completed a handshake with the node it dialled there, from a PeerNew or
+// PeerUpdated event): from now on a full table never gives it up for a
+// newcomer. It reports whether the table holds instance at addr; if it
+// does not (the peer expired, moved or was pushed out meanwhile), nothing
+// changes. The mark lasts while the instance stays at addr. Safe from any
+// goroutine at any time.
+func (d *Discovery) Verified(instance uint64, addr netip.AddrPort) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.table.verify(instance, addr)
+}
+
 // Stats returns the counters and the number of peers now.
 func (d *Discovery) Stats() Stats {
 	s := Stats{
@@ -265,12 +323,14 @@ func (d *Discovery) Stats() Stats {
 		SendErrors: d.sendErrors.Load(),
 		Received:   d.received.Load(),
 		Accepted:   d.accepted.Load(),
+		Evicted:    d.evicted.Load(),
 	}
 	for i := range s.Dropped {
 		s.Dropped[i] = d.dropped[i].Load()
 	}
 	d.mu.Lock()
 	s.Peers = len(d.table.peers)
+	s.Verified = d.table.verified()
 	d.mu.Unlock()
 	return s
 }

@@ -1,6 +1,7 @@
 package discover
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"net/netip"
@@ -100,6 +101,7 @@ func (n *node) noEvent(t *testing.T) {
 type remote struct {
 	conn   *fakeConn
 	secret []byte
+	seq    uint64 // of the last beacon stamped
 }
 
 func newRemote(h *hub, addr string) *remote {
@@ -108,19 +110,37 @@ func newRemote(h *hub, addr string) *remote {
 
 // beacon is a valid beacon of the test network from instance id, whose
 // node listens on a port of its own (instances at one address and port
-// displace each other).
+// displace each other). Its time and sequence number are zero: send stamps
+// them.
 func beacon(id uint64) wire.Beacon {
 	return wire.Beacon{Magic: testMagic, Genesis: testGenesis, Instance: id, Port: 20000 + uint16(id), Services: DefaultServices, StartHeight: 7}
 }
 
-func (r *remote) send(t *testing.T, b wire.Beacon) {
-	t.Helper()
-	r.sendRaw(t, wire.AppendBeacon(nil, &b, r.secret))
+// stamp returns the datagram of b sent now, with the remote's next
+// sequence number (one counter for all the instances it speaks for: each
+// sees its numbers rise), signed with its secret.
+func (r *remote) stamp(b wire.Beacon) []byte {
+	r.seq++
+	b.Time, b.Sequence = time.Now().UnixMilli(), r.seq
+	return wire.AppendBeacon(nil, &b, r.secret)
 }
 
+// send sends b, stamped, to the group.
+func (r *remote) send(t *testing.T, b wire.Beacon) {
+	t.Helper()
+	r.sendRaw(t, r.stamp(b))
+}
+
+// sendRaw sends p to the group as it is.
 func (r *remote) sendRaw(t *testing.T, p []byte) {
 	t.Helper()
-	if _, err := r.conn.WriteToUDPAddrPort(p, DefaultGroup()); err != nil {
+	r.sendTo(t, p, DefaultGroup())
+}
+
+// sendTo sends p to an address of the test's choice.
+func (r *remote) sendTo(t *testing.T, p []byte, to netip.AddrPort) {
+	t.Helper()
+	if _, err := r.conn.WriteToUDPAddrPort(p, to); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -167,7 +187,8 @@ func TestInitialQuery(t *testing.T) {
 		cfg.Services = wire.SFNodeNetwork | wire.SFNodeCompress
 		startNode(t, h, nodeAddr, cfg)
 		got := r.next(t)
-		want := wire.Beacon{Query: true, Magic: testMagic, Genesis: testGenesis, Instance: nodeID, Port: nodePort, Services: cfg.Services, StartHeight: 4242}
+		want := wire.Beacon{Query: true, Magic: testMagic, Genesis: testGenesis, Instance: nodeID, Port: nodePort, Services: cfg.Services, StartHeight: 4242,
+			Time: start.UnixMilli(), Sequence: 1}
 		if got.Beacon != want {
 			t.Errorf("first beacon %+v, want %+v", got.Beacon, want)
 		}
@@ -181,8 +202,8 @@ func TestInitialQuery(t *testing.T) {
 }
 
 // TestPeriodicJitter: after the query, beacons (never queries) come every
-// 15–30 s, at times drawn across that whole range, and carry the height of
-// the moment.
+// 15–30 s, at times drawn across that whole range, and carry the height,
+// the time and the next sequence number of the moment.
 func TestPeriodicJitter(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := &hub{}
@@ -207,6 +228,9 @@ func TestPeriodicJitter(t *testing.T) {
 			}
 			if b.StartHeight != int32(i) {
 				t.Fatalf("beacon %d carries height %d, want %d", i, b.StartHeight, i)
+			}
+			if b.Time != b.at.UnixMilli() || b.Sequence != uint64(i+2) {
+				t.Fatalf("beacon %d carries time %d and sequence %d, want %d and %d", i, b.Time, b.Sequence, b.at.UnixMilli(), i+2)
 			}
 			lo, hi = min(lo, gap), max(hi, gap)
 		}
@@ -414,37 +438,67 @@ func TestSourceRateLimit(t *testing.T) {
 }
 
 // TestDrops: each kind of bad datagram is dropped, counted under its reason,
-// and reported to no one.
+// and reported to no one. Each case makes its datagram inside the bubble,
+// whose clock the beacon's time is read from.
 func TestDrops(t *testing.T) {
 	good := beacon(0xa)
-	sign := func(b wire.Beacon, secret []byte) []byte { return wire.AppendBeacon(nil, &b, secret) }
-	with := func(f func(*wire.Beacon)) []byte {
-		b := good
-		f(&b)
-		return sign(b, testSecret)
+	// stamped is good as sent now by r, with f applied and signed with
+	// secret.
+	stamped := func(f func(*wire.Beacon), secret []byte) func(*remote) []byte {
+		return func(r *remote) []byte {
+			b := good
+			r.seq++
+			b.Time, b.Sequence = time.Now().UnixMilli(), r.seq
+			f(&b)
+			return wire.AppendBeacon(nil, &b, secret)
+		}
 	}
-	badMAC := sign(good, testSecret)
-	badMAC[len(badMAC)-1] ^= 1
+	with := func(f func(*wire.Beacon)) func(*remote) []byte { return stamped(f, testSecret) }
+	valid := with(func(*wire.Beacon) {})
+	raw := func(p []byte) func(*remote) []byte { return func(*remote) []byte { return p } }
+	group := DefaultGroup()
 	tests := []struct {
 		name string
 		from string
-		p    []byte
+		to   netip.AddrPort // the group unless set
+		via  int            // the interface it arrives on; the hub's unless set
+		p    func(*remote) []byte
 		want DropReason
 	}{
-		{"self", remoteAddr, with(func(b *wire.Beacon) { b.Instance = nodeID }), DropSelf},
-		{"other magic", remoteAddr, with(func(b *wire.Beacon) { b.Magic = wire.Magic{0xfa, 0xbf, 0xb5, 0xda} }), DropNetwork},
-		{"other genesis", remoteAddr, with(func(b *wire.Beacon) { b.Genesis[31] = 1 }), DropNetwork},
-		{"unsigned", remoteAddr, sign(good, nil), DropAuth},
-		{"wrong secret", remoteAddr, sign(good, []byte("another LAN")), DropAuth},
-		{"flipped HMAC bit", remoteAddr, badMAC, DropAuth},
-		{"port zero", remoteAddr, with(func(b *wire.Beacon) { b.Port = 0 }), DropMalformed},
-		{"empty", remoteAddr, nil, DropMalformed},
-		{"truncated", remoteAddr, sign(good, testSecret)[:40], DropMalformed},
-		{"trailing byte", remoteAddr, append(sign(good, testSecret), 0), DropMalformed},
-		{"oversized", remoteAddr, make([]byte, 1500), DropMalformed},
-		{"not a beacon", remoteAddr, []byte("GET / HTTP/1.1\r\n\r\n"), DropMalformed},
-		{"unspecified source", "0.0.0.0:28334", sign(good, testSecret), DropSource},
-		{"multicast source", "224.0.0.1:28334", sign(good, testSecret), DropSource},
+		{name: "unicast to the port", from: remoteAddr, to: netip.MustParseAddrPort(nodeAddr), p: valid, want: DropUnicast},
+		{name: "another group", from: remoteAddr, to: netip.MustParseAddrPort("239.255.82.99:28334"), p: valid, want: DropUnicast},
+		{name: "unspecified source", from: "0.0.0.0:28334", p: valid, want: DropSource},
+		{name: "multicast source", from: "224.0.0.1:28334", p: valid, want: DropSource},
+		{name: "off-link source", from: "192.168.7.9:28334", p: valid, want: DropOffLink},
+		{name: "neighbour's address on another interface", from: remoteAddr, via: fakeIfindex + 1, p: valid, want: DropOffLink},
+		{name: "self", from: remoteAddr, p: with(func(b *wire.Beacon) { b.Instance = nodeID }), want: DropSelf},
+		{name: "other magic", from: remoteAddr, p: with(func(b *wire.Beacon) { b.Magic = wire.Magic{0xfa, 0xbf, 0xb5, 0xda} }), want: DropNetwork},
+		{name: "other genesis", from: remoteAddr, p: with(func(b *wire.Beacon) { b.Genesis[31] = 1 }), want: DropNetwork},
+		{name: "unsigned", from: remoteAddr, p: stamped(func(*wire.Beacon) {}, nil), want: DropAuth},
+		{name: "wrong secret", from: remoteAddr, p: stamped(func(*wire.Beacon) {}, []byte("another LAN")), want: DropAuth},
+		{name: "flipped HMAC bit", from: remoteAddr, p: func(r *remote) []byte {
+			p := valid(r)
+			p[len(p)-1] ^= 1
+			return p
+		}, want: DropAuth},
+		{name: "time a window and a millisecond ago", from: remoteAddr, p: with(func(b *wire.Beacon) {
+			b.Time -= (DefaultReplayWindow + time.Millisecond).Milliseconds()
+		}), want: DropStale},
+		{name: "time a window and a millisecond ahead", from: remoteAddr, p: with(func(b *wire.Beacon) {
+			b.Time += (DefaultReplayWindow + time.Millisecond).Milliseconds()
+		}), want: DropStale},
+		{name: "time zero", from: remoteAddr, p: with(func(b *wire.Beacon) { b.Time = 0 }), want: DropStale},
+		{name: "port zero", from: remoteAddr, p: with(func(b *wire.Beacon) { b.Port = 0 }), want: DropMalformed},
+		{name: "empty", from: remoteAddr, p: raw(nil), want: DropMalformed},
+		{name: "truncated", from: remoteAddr, p: func(r *remote) []byte { return valid(r)[:40] }, want: DropMalformed},
+		{name: "trailing byte", from: remoteAddr, p: func(r *remote) []byte { return append(valid(r), 0) }, want: DropMalformed},
+		{name: "format version 1", from: remoteAddr, p: func(r *remote) []byte {
+			p := valid(r)
+			p[6] = 1
+			return p
+		}, want: DropMalformed},
+		{name: "oversized", from: remoteAddr, p: raw(make([]byte, 1500)), want: DropMalformed},
+		{name: "not a beacon", from: remoteAddr, p: raw([]byte("GET / HTTP/1.1\r\n\r\n")), want: DropMalformed},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -452,7 +506,10 @@ func TestDrops(t *testing.T) {
 				h := &hub{}
 				r := newRemote(h, tt.from)
 				n := startNode(t, h, nodeAddr, testConfig())
-				r.sendRaw(t, tt.p)
+				to, via := cmp.Or(tt.to, group), cmp.Or(tt.via, fakeIfindex)
+				if _, err := r.conn.writeVia(tt.p(r), to, via); err != nil {
+					t.Fatal(err)
+				}
 				synctest.Wait()
 				s := n.d.Stats()
 				// Our own query, looped back, is the other drop.
@@ -465,6 +522,16 @@ func TestDrops(t *testing.T) {
 			})
 		})
 	}
+	// And the datagram all but one of them bend, as it is: accepted.
+	synctest.Test(t, func(t *testing.T) {
+		h := &hub{}
+		r := newRemote(h, remoteAddr)
+		n := startNode(t, h, nodeAddr, testConfig())
+		r.sendRaw(t, valid(r))
+		if e := n.event(t); e.Kind != PeerNew || e.Peer.Instance != good.Instance {
+			t.Fatalf("event %v %+v, want the good beacon's new peer", e.Kind, e.Peer)
+		}
+	})
 }
 
 // TestNoSecret: without a secret, signed and unsigned beacons are both
@@ -488,34 +555,70 @@ func TestNoSecret(t *testing.T) {
 	})
 }
 
-// TestFull: a new instance is dropped while the table is full, and finds
-// room when a peer expires.
+// TestFull: in a full table a new instance takes the place of the
+// unverified peer heard from least recently, never of a verified one; with
+// every peer verified it is dropped, and finds room when a peer expires.
 func TestFull(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		h := &hub{}
-		cfg := testConfig()
-		cfg.MaxPeers = 2
-		n := startNode(t, h, nodeAddr, cfg)
-		var rs []*remote
-		for i, addr := range []string{"10.0.0.2:1", "10.0.0.3:1", "10.0.0.4:1"} {
-			rs = append(rs, newRemote(h, addr))
-			rs[i].send(t, beacon(uint64(0xa+i)))
-		}
-		n.event(t)
-		n.event(t)
-		n.noEvent(t)
-		if s := n.d.Stats(); s.Dropped[DropFull] != 1 || s.Peers != 2 {
-			t.Fatalf("stats %+v: want one dropped as full", s)
-		}
-		if e := n.event(t); e.Kind != PeerExpired {
-			t.Fatalf("event %v, want expired", e.Kind)
-		}
-		n.event(t) // the other one, at the same time
-		rs[2].send(t, beacon(0xc))
-		if e := n.event(t); e.Kind != PeerNew || e.Peer.Instance != 0xc {
-			t.Fatalf("event %v %+v, want new 0xc", e.Kind, e.Peer)
-		}
-	})
+	tests := []struct {
+		name     string
+		verify   []uint64 // of 0xa (heard second, from the lowest address) and 0xb (heard first)
+		gone     uint64   // the peer 0xc replaces; 0 if it is dropped
+		verified int
+	}{
+		{"none verified: the least recent goes", nil, 0xb, 0},
+		{"the least recent verified: the other goes", []uint64{0xb}, 0xa, 1},
+		{"the other verified: the least recent goes", []uint64{0xa}, 0xb, 1},
+		{"all verified: the newcomer is dropped", []uint64{0xa, 0xb}, 0, 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				h := &hub{}
+				cfg := testConfig()
+				cfg.MaxPeers = 2
+				n := startNode(t, h, nodeAddr, cfg)
+				ra, rb, rc := newRemote(h, "10.0.0.2:1"), newRemote(h, "10.0.0.3:1"), newRemote(h, "10.0.0.4:1")
+				rb.send(t, beacon(0xb))
+				b := n.event(t)
+				time.Sleep(time.Second)
+				ra.send(t, beacon(0xa))
+				a := n.event(t)
+				for _, id := range tt.verify {
+					p := map[uint64]Peer{0xa: a.Peer, 0xb: b.Peer}[id]
+					if !n.d.Verified(id, p.Addr) {
+						t.Fatalf("Verified(%x, %v) = false", id, p.Addr)
+					}
+				}
+				time.Sleep(time.Second)
+				rc.send(t, beacon(0xc))
+				synctest.Wait()
+				s := n.d.Stats()
+				if tt.gone == 0 {
+					n.noEvent(t)
+					if s.Dropped[DropFull] != 1 || s.Evicted != 0 || s.Peers != 2 || s.Verified != 2 {
+						t.Fatalf("stats %+v: want 0xc dropped as full, both verified peers kept", s)
+					}
+					// Room again once the two expire.
+					n.event(t)
+					n.event(t)
+					rc.send(t, beacon(0xc))
+					if e := n.event(t); e.Kind != PeerNew || e.Peer.Instance != 0xc {
+						t.Fatalf("event %v %+v, want new 0xc", e.Kind, e.Peer)
+					}
+					return
+				}
+				if e := n.event(t); e.Kind != PeerExpired || e.Peer.Instance != tt.gone || e.Peer.Verified {
+					t.Fatalf("event %v %+v, want unverified %x expired", e.Kind, e.Peer, tt.gone)
+				}
+				if e := n.event(t); e.Kind != PeerNew || e.Peer.Instance != 0xc {
+					t.Fatalf("event %v %+v, want new 0xc", e.Kind, e.Peer)
+				}
+				if s.Dropped[DropFull] != 0 || s.Evicted != 1 || s.Accepted != 3 || s.Peers != 2 || s.Verified != tt.verified {
+					t.Fatalf("stats %+v: want 3 accepted, 1 evicted, %d verified", s, tt.verified)
+				}
+			})
+		})
+	}
 }
 
 // TestThreeNodes: nodes on one fake LAN find each other at once through the

@@ -19,6 +19,10 @@ type Peer struct {
 	Height   int32
 	// LastSeen is when its latest beacon arrived.
 	LastSeen time.Time
+	// Verified: the node told [Discovery.Verified] that it connected to
+	// this instance at Addr. A full table never gives up a verified peer
+	// for a newcomer; a new address clears it.
+	Verified bool
 }
 
 // EventKind tells what happened to a peer.
@@ -32,8 +36,10 @@ const (
 	// PeerUpdated: its address, services or height changed.
 	PeerUpdated
 	// PeerExpired: nothing heard for MissedIntervals×MaxInterval, or a new
-	// instance now beacons from the same address (the node restarted). Its
-	// connection, if the node has one, is the node's business.
+	// instance now beacons from the same address (the node restarted), or
+	// an unverified peer made room for a new instance in a full table
+	// (counted in Stats.Evicted). Its connection, if the node has one, is
+	// the node's business.
 	PeerExpired
 )
 
@@ -59,10 +65,21 @@ type Event struct {
 // DropReason is why a datagram was dropped.
 type DropReason uint8
 
-// Drop reasons, in the order they are checked.
+// Drop reasons, in the order they are checked. The first three look only at
+// where the datagram came from and went, before the rate limiter: what a
+// source off the link sends must not take the tokens (or the limiter's
+// table slots) of a neighbour whose address it forges.
 const (
+	// DropUnicast: not sent to the group (unicast to our port, a
+	// broadcast), or the conn could not say where it was sent.
+	DropUnicast DropReason = iota
+	// DropSource: a source address no one can dial (unspecified, multicast).
+	DropSource
+	// DropOffLink: a source outside the subnets of the interface it arrived
+	// on, or an arrival on another interface.
+	DropOffLink
 	// DropRate: over its source address's limit (Config.SourceLimit).
-	DropRate DropReason = iota
+	DropRate
 	// DropMalformed: not a beacon (wire.DecodeBeacon failed for a reason
 	// other than the HMAC), or one that advertises TCP port 0.
 	DropMalformed
@@ -72,9 +89,15 @@ const (
 	DropNetwork
 	// DropSelf: our own beacon, looped back.
 	DropSelf
-	// DropSource: a source address no one can dial (unspecified, multicast).
-	DropSource
-	// DropFull: a new instance while the table holds Config.MaxPeers.
+	// DropStale: a signed beacon whose time is more than
+	// Config.ReplayWindow from our clock, either way.
+	DropStale
+	// DropReplay: a signed beacon whose sequence number is not above the
+	// last one accepted from its instance.
+	DropReplay
+	// DropFull: a new instance while the table holds Config.MaxPeers
+	// verified peers (an unverified one would have made room), or while the
+	// replay memory is full of instances heard within 2×ReplayWindow.
 	DropFull
 	// NumDropReasons is the number of reasons, for Stats.Dropped.
 	NumDropReasons
@@ -82,6 +105,14 @@ const (
 
 func (r DropReason) String() string {
 	switch r {
+	case DropUnicast:
+		return "unicast"
+	case DropOffLink:
+		return "off-link"
+	case DropStale:
+		return "stale"
+	case DropReplay:
+		return "replay"
 	case DropRate:
 		return "rate"
 	case DropMalformed:
@@ -109,7 +140,11 @@ type Stats struct {
 	// Dropped counts the other datagrams by reason: Received = Accepted +
 	// the sum of Dropped.
 	Dropped [NumDropReasons]uint64
-	Peers   int // peers in the table now
+	// Evicted counts the unverified peers that made room in a full table
+	// for a new instance.
+	Evicted  uint64
+	Peers    int // peers in the table now
+	Verified int // of which verified
 }
 
 // DroppedTotal is the sum of s.Dropped.

@@ -21,10 +21,24 @@ func newTable(c Config) table {
 	return table{max: c.MaxPeers, expireAfter: c.expireAfter(), peers: make(map[uint64]*Peer)}
 }
 
-// observe records beacon b, whose node is at addr, heard at now. It appends
-// the events that causes to ev, and reports whether to answer (a new
-// instance, or a query) and whether b was dropped because the table is full.
-func (t *table) observe(ev []Event, b wire.Beacon, addr netip.AddrPort, now time.Time) (_ []Event, answer, full bool) {
+// observed is what a beacon did to the table.
+type observed struct {
+	answer  bool // a new instance, or a query: answer at once
+	full    bool // a new instance dropped: every peer is verified
+	evicted bool // an unverified peer made room for it
+}
+
+// observe records beacon b, whose node is at addr, heard at now, and
+// appends the events that causes to ev.
+//
+// A full table takes a new instance in place of the unverified peer heard
+// from least recently, never in place of a verified one: a flood of made-up
+// instances churns among themselves and the peers not yet tried, and the
+// peers the node has connected to stay. (A real newcomer that a flood
+// pushes out comes back with its next beacon, as a PeerNew the node can
+// act on.)
+func (t *table) observe(ev []Event, b wire.Beacon, addr netip.AddrPort, now time.Time) ([]Event, observed) {
+	var o observed
 	p, known := t.peers[b.Instance]
 	if !known || p.Addr != addr {
 		// A node that restarts beacons from its old address with a new
@@ -33,18 +47,68 @@ func (t *table) observe(ev []Event, b wire.Beacon, addr netip.AddrPort, now time
 	}
 	if !known {
 		if len(t.peers) >= t.max {
-			return ev, false, true
+			victim := t.leastRecentUnverified()
+			if victim == nil {
+				o.full = true
+				return ev, o
+			}
+			delete(t.peers, victim.Instance)
+			ev = append(ev, Event{Kind: PeerExpired, Peer: *victim})
+			o.evicted = true
 		}
 		p = &Peer{Addr: addr, Instance: b.Instance, Services: b.Services, Height: b.StartHeight, LastSeen: now}
 		t.peers[b.Instance] = p
-		return append(ev, Event{Kind: PeerNew, Peer: *p}), true, false
+		o.answer = true
+		return append(ev, Event{Kind: PeerNew, Peer: *p}), o
 	}
 	changed := p.Addr != addr || p.Services != b.Services || p.Height != b.StartHeight
+	if p.Addr != addr {
+		p.Verified = false // the node connected to the old address, not this one
+	}
 	p.Addr, p.Services, p.Height, p.LastSeen = addr, b.Services, b.StartHeight, now
 	if changed {
 		ev = append(ev, Event{Kind: PeerUpdated, Peer: *p})
 	}
-	return ev, b.Query, false
+	o.answer = b.Query
+	return ev, o
+}
+
+// leastRecentUnverified returns the unverified peer heard from least
+// recently (ties broken by address and instance, so the choice is the same
+// every time), or nil if every peer is verified.
+func (t *table) leastRecentUnverified() *Peer {
+	var victim *Peer
+	for _, p := range t.peers {
+		if p.Verified {
+			continue
+		}
+		if victim == nil || p.LastSeen.Before(victim.LastSeen) ||
+			(p.LastSeen.Equal(victim.LastSeen) && comparePeers(*p, *victim) < 0) {
+			victim = p
+		}
+	}
+	return victim
+}
+
+// verify marks instance verified if the table holds it at addr.
+func (t *table) verify(instance uint64, addr netip.AddrPort) bool {
+	p, ok := t.peers[instance]
+	if !ok || p.Addr != addr {
+		return false
+	}
+	p.Verified = true
+	return true
+}
+
+// verified counts the verified peers.
+func (t *table) verified() int {
+	n := 0
+	for _, p := range t.peers {
+		if p.Verified {
+			n++
+		}
+	}
+	return n
 }
 
 // displace removes every instance other than keep at addr.

@@ -58,7 +58,8 @@ func TestConfig(t *testing.T) {
 	c := Config{}.withDefaults()
 	if c.Group != netip.MustParseAddrPort("239.255.82.71:28334") || c.MinInterval != 15*time.Second ||
 		c.MaxInterval != 30*time.Second || c.AnswerGap != time.Second || c.Services != wire.SFNodeNetwork|wire.SFNodeWitness ||
-		c.SourceLimit != 32 || c.MaxPeers != 256 || c.Logger == nil || c.BestHeight() != 0 || c.expireAfter() != 90*time.Second {
+		c.SourceLimit != 32 || c.MaxPeers != 256 || c.ReplayWindow != time.Minute || c.Logger == nil || c.BestHeight() != 0 ||
+		c.expireAfter() != 90*time.Second {
 		t.Errorf("defaults %+v", c)
 	}
 	if c := (Config{MinInterval: time.Minute}).withDefaults(); c.MaxInterval != time.Minute {
@@ -78,7 +79,8 @@ func TestConfig(t *testing.T) {
 		{"unicast group", func(c *Config) { c.Group = netip.MustParseAddrPort("10.0.0.1:28334") }, []string{"group"}},
 		{"group port 0", func(c *Config) { c.Group = netip.MustParseAddrPort("239.1.1.1:0") }, []string{"group"}},
 		{"max below min", func(c *Config) { c.MinInterval, c.MaxInterval = 10*time.Second, 5*time.Second }, []string{"intervals"}},
-		{"negative", func(c *Config) { c.AnswerGap, c.SourceLimit, c.MaxPeers = -1, -1, -1 }, []string{"AnswerGap", "SourceLimit", "MaxPeers"}},
+		{"negative", func(c *Config) { c.AnswerGap, c.SourceLimit, c.MaxPeers, c.ReplayWindow = -1, -1, -1, -1 },
+			[]string{"AnswerGap", "SourceLimit", "MaxPeers", "ReplayWindow"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
