@@ -403,7 +403,9 @@ func getPeerInfo(_ context.Context, s *Server, _ params) (any, error) {
 			"conntime": pi.Stats.ConnectedAt.Unix(), "pingtime": pi.Stats.PingRTT.Seconds(),
 			"version": pi.Version, "subver": pi.UserAgent, "inbound": pi.Inbound,
 			"startingheight": pi.StartHeight, "synced_headers": pi.SyncedTo, "synced_blocks": pi.SyncedTo,
-			"inflight": pi.InFlight, "compression": pi.Stats.Compressing,
+			"inflight": pi.InFlight, "compression": pi.Stats.Compressing, "connection_type": pi.Kind,
+			"bytessent_per_msg": pi.Stats.BytesSentPerMsg, "bytesrecv_per_msg": pi.Stats.BytesRecvPerMsg,
+			"send_backlog": pi.Stats.SendBacklog, "send_pauses": pi.Stats.SendPauses,
 		})
 	}
 	return out, nil

@@ -3,6 +3,7 @@ package api
 import (
 	"fmt"
 	"net/http"
+	"slices"
 )
 
 // serveMetrics writes a few gauges and counters in Prometheus' text format.
@@ -32,6 +33,15 @@ func (s *Server) serveMetrics(w http.ResponseWriter, _ *http.Request) {
 		counter("renga_download_stalls_total", "Peers that stalled the block download.", st.Stalls)
 		counter("renga_peers_discouraged_total", "Peers disconnected for misbehaving.", st.Discouraged)
 		counter("renga_dials_total", "Outbound connection attempts.", st.Dials)
+		fmt.Fprintf(w, "# HELP renga_disconnects_total Connections ended, by reason.\n# TYPE renga_disconnects_total counter\n")
+		reasons := make([]string, 0, len(st.Disconnects))
+		for r := range st.Disconnects {
+			reasons = append(reasons, r)
+		}
+		slices.Sort(reasons)
+		for _, r := range reasons {
+			fmt.Fprintf(w, "renga_disconnects_total{reason=%q} %d\n", r, st.Disconnects[r])
+		}
 	}
 	if s.cfg.Miner != nil {
 		gauge("renga_hashrate", "Local mining rate in hashes per second.", s.cfg.Miner.Hashrate())

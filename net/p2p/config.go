@@ -81,6 +81,11 @@ type Config struct {
 	// TxBatchInterval is the mean time between transaction announcements to
 	// a peer (default 500 ms; each wait is drawn at random).
 	TxBatchInterval time.Duration
+	// MempoolPeers are the addresses whose BIP35 mempool requests are
+	// answered (Core's mempool permission, -whitelist=mempool@...). A
+	// request from anyone else ends the connection: answering it costs a
+	// walk of the whole pool and up to the pool's size in announcements.
+	MempoolPeers []netip.Prefix
 	// SendBuffer is each peer's send buffer in bytes (default
 	// peer.DefaultSendBuffer): see net/peer.
 	SendBuffer int

@@ -23,6 +23,7 @@ func (s *Server) maintain(ctx context.Context) {
 			return
 		case <-fast.C:
 			s.flushTxAnnouncements()
+			s.requestTxs()
 			s.schedule()
 		case <-slow.C:
 			s.connect(ctx)

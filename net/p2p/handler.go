@@ -80,6 +80,7 @@ func (s *Server) ready(p *peer.Peer) error {
 	if from.Parent != nil {
 		from = from.Parent
 	}
+	st.askedHeaders(s.cfg.Now())
 	p.Send(&wire.MsgGetHeaders{Version: wire.ProtocolVersion, Locator: chain.LocatorFrom(from)})
 	if st.outbound() {
 		p.Send(&wire.MsgGetAddr{})
@@ -158,6 +159,7 @@ func (s *Server) handle(p *peer.Peer, msg wire.Message) error {
 // onHeaders accepts headers, follows up when there may be more, and
 // schedules downloads.
 func (s *Server) onHeaders(p *peer.Peer, st *peerState, m *wire.MsgHeaders) error {
+	st.answeredHeaders()
 	if len(m.Headers) == 0 {
 		return nil
 	}
@@ -169,6 +171,7 @@ func (s *Server) onHeaders(p *peer.Peer, st *peerState, m *wire.MsgHeaders) erro
 		if n := st.headersUnconnected(false); n > 10 {
 			return misbehaving("%d headers messages in a row that do not connect", n)
 		}
+		st.askedHeaders(s.cfg.Now())
 		p.Send(&wire.MsgGetHeaders{Version: wire.ProtocolVersion, Locator: chain.LocatorFrom(s.bestHeader())})
 		return nil
 	case errors.Is(err, chain.ErrInvalidBlock) && chain.RuleOf(err) != chain.RuleTimeTooNew:
@@ -183,6 +186,7 @@ func (s *Server) onHeaders(p *peer.Peer, st *peerState, m *wire.MsgHeaders) erro
 	s.sched.noteBest(st, last)
 	if len(m.Headers) == wire.MaxHeaders && last != nil {
 		// There are probably more.
+		st.askedHeaders(s.cfg.Now())
 		p.Send(&wire.MsgGetHeaders{Version: wire.ProtocolVersion, Locator: chain.LocatorFrom(last)})
 	}
 	s.schedule()
@@ -194,14 +198,18 @@ func (s *Server) onBlock(p *peer.Peer, st *peerState, b *wire.Block) error {
 	hash := b.Hash()
 	st.learn(hash)
 	s.counters.blocksReceived.Add(1)
+	// Blocks are asked for after their headers, and announced by headers
+	// or inv: no honest peer sends a block whose parent we do not know.
+	// Such a block is not kept (it would cost memory before any proof of
+	// its work); the sender is treated as Bitcoin Core treats it.
+	if s.chain.NodeByHash(b.Header.PrevBlock) == nil && s.chain.NodeByHash(hash) == nil {
+		return misbehaving("block %s whose parent %s is unknown", hash, b.Header.PrevBlock)
+	}
 
 	n, err := s.chain.ProcessBlock(b, nil)
 	s.sched.delivered(st, hash)
 	switch {
 	case err == nil, errors.Is(err, chain.ErrDuplicate):
-	case errors.Is(err, chain.ErrUnknownParent):
-		// An orphan (kept by the chain): find the headers that lead to it.
-		p.Send(&wire.MsgGetHeaders{Version: wire.ProtocolVersion, Locator: chain.LocatorFrom(s.bestHeader())})
 	case errors.Is(err, chain.ErrInvalidBlock):
 		switch chain.RuleOf(err) {
 		case chain.RuleTimeTooNew, chain.RuleBadMerkle, chain.RuleMutated, chain.RuleWitness:
@@ -227,25 +235,38 @@ func (s *Server) onTx(p *peer.Peer, st *peerState, tx *wire.Tx) {
 	if s.pool == nil {
 		return
 	}
+	s.txreq.done(txid)
 	if _, err := s.pool.Accept(tx); err != nil {
 		if errors.Is(err, mempool.ErrOrphan) {
-			// Ask for the parents we lack.
-			var want []wire.InvVect
+			// Ask the peer for the parents we lack, as if it had announced
+			// them: through the request tracker, bounded like any.
+			now := s.cfg.Now()
 			for _, in := range tx.Inputs {
 				if s.pool.Get(in.PrevOut.Hash) == nil {
-					want = append(want, wire.InvVect{Type: wire.InvTx, Hash: in.PrevOut.Hash})
+					s.txreq.announced(st, wire.InvVect{Type: wire.InvTx, Hash: in.PrevOut.Hash}, now, true)
 				}
 			}
-			p.Send(&wire.MsgGetData{Inv: want})
+			s.requestTxs()
 		}
 		s.log.Debug("transaction refused", "peer", p.Addr(), "txid", txid, "err", err)
 	}
 }
 
+// requestTxs asks peers for the announced transactions now due.
+func (s *Server) requestTxs() {
+	for st, inv := range s.txreq.due(s.cfg.Now()) {
+		for len(inv) > 0 {
+			n := min(len(inv), wire.MaxInvEntries)
+			st.p.Send(&wire.MsgGetData{Inv: inv[:n]})
+			inv = inv[n:]
+		}
+	}
+}
+
 // onInv asks for what was announced and we lack.
 func (s *Server) onInv(p *peer.Peer, st *peerState, m *wire.MsgInv) error {
-	var want []wire.InvVect
-	askHeaders := false
+	askHeaders, txs := false, false
+	now := s.cfg.Now()
 	hashes := make([]sha256d.Hash, len(m.Inv))
 	for i, iv := range m.Inv {
 		hashes[i] = iv.Hash
@@ -261,15 +282,19 @@ func (s *Server) onInv(p *peer.Peer, st *peerState, m *wire.MsgInv) error {
 			}
 		case wire.InvTx, wire.InvWTx:
 			if s.pool != nil && s.pool.Get(iv.Hash) == nil {
-				want = append(want, wire.InvVect{Type: iv.Type &^ wire.InvWitnessFlag, Hash: iv.Hash})
+				s.txreq.announced(st, wire.InvVect{Type: iv.Type &^ wire.InvWitnessFlag, Hash: iv.Hash}, now, st.outbound())
+				txs = true
 			}
 		}
 	}
-	if askHeaders {
+	// An announced block we do not know: ask for the headers that lead to
+	// it, unless a getheaders to this peer is still unanswered (at most one
+	// every 2 minutes then, as Core's HEADERS_RESPONSE_TIME).
+	if askHeaders && st.mayAskHeaders(now) {
 		p.Send(&wire.MsgGetHeaders{Version: wire.ProtocolVersion, Locator: chain.LocatorFrom(s.bestHeader())})
 	}
-	if len(want) > 0 {
-		p.Send(&wire.MsgGetData{Inv: want})
+	if txs {
+		s.requestTxs()
 	}
 	s.schedule()
 	return nil
@@ -279,8 +304,14 @@ func (s *Server) onInv(p *peer.Peer, st *peerState, m *wire.MsgInv) error {
 func (s *Server) onNotFound(st *peerState, m *wire.MsgNotFound) {
 	var hashes []sha256d.Hash
 	for _, iv := range m.Inv {
-		hashes = append(hashes, iv.Hash)
+		switch iv.Type &^ wire.InvWitnessFlag {
+		case wire.InvTx, wire.InvWTx:
+			s.txreq.notFound(st, iv.Hash)
+		default:
+			hashes = append(hashes, iv.Hash)
+		}
 	}
+	s.requestTxs()
 	s.sched.notFound(st, hashes)
 	s.schedule()
 }

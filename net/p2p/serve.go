@@ -1,6 +1,10 @@
 package p2p
 
 import (
+	"errors"
+	"net/netip"
+	"slices"
+
 	"github.com/renga-p2p/renga/chain/mempool"
 	"github.com/renga-p2p/renga/crypto/sha256d"
 	"github.com/renga-p2p/renga/net/peer"
@@ -104,8 +108,16 @@ func (s *Server) onGetBlocks(p *peer.Peer, m *wire.MsgGetBlocks) {
 	}
 }
 
-// onMempool announces the pool's transactions (BIP35).
+// errMempoolNotAllowed ends the connection of a peer that sent mempool
+// without the permission (as Bitcoin Core disconnects it).
+var errMempoolNotAllowed = errors.New("p2p: mempool request without the permission")
+
+// onMempool announces the pool's transactions (BIP35) to a peer allowed to
+// ask (Config.MempoolPeers).
 func (s *Server) onMempool(p *peer.Peer, st *peerState) error {
+	if !slices.ContainsFunc(s.cfg.MempoolPeers, func(pf netip.Prefix) bool { return pf.Contains(p.Addr().Addr()) }) {
+		return errMempoolNotAllowed
+	}
 	if s.pool == nil {
 		return nil
 	}

@@ -47,6 +47,7 @@ type Server struct {
 	codecs   *peer.Codecs
 	nonce    uint64 // this node's identity: version nonce and discovery instance
 	sched    *scheduler
+	txreq    *txRequests
 	counters counters
 	started  chan struct{} // closed once Run listens and dials
 	ran      atomic.Bool
@@ -86,6 +87,7 @@ func New(cfg Config) (*Server, error) {
 		book:       addrbook.New(addrbook.Config{Now: cfg.Now}),
 		nonce:      cmp.Or(cfg.Nonce, binary.LittleEndian.Uint64(b[:])|1), // never zero
 		sched:      newScheduler(cfg.Chain, cfg.Logger),
+		txreq:      newTxRequests(),
 		started:    make(chan struct{}),
 		peers:      make(map[*peer.Peer]*peerState),
 		dialing:    make(map[netip.AddrPort]bool),
@@ -303,6 +305,7 @@ func (s *Server) runPeer(ctx context.Context, conn net.Conn, kind connKind, addr
 	delete(s.peers, p)
 	s.mu.Unlock()
 	s.sched.remove(st)
+	s.txreq.remove(st)
 	reason := DisconnectReason(err)
 	s.counters.disconnected(reason)
 	attrs := []any{"peer", addr, "kind", kind.String(), "reason", reason, "err", err}

@@ -58,6 +58,40 @@ type peerState struct {
 	addrRefill  time.Time
 	gotGetAddr  bool
 	unconnected int // headers messages in a row that did not connect
+	// headersAsked is when we sent the peer a getheaders it has not yet
+	// answered (zero when answered).
+	headersAsked time.Time
+}
+
+// headersResponseTime is how long a getheaders may go unanswered before
+// another may be sent for an announcement (Core's HEADERS_RESPONSE_TIME).
+const headersResponseTime = 2 * time.Minute
+
+// mayAskHeaders reports whether a getheaders may be sent to the peer now
+// (none is unanswered, or the last is older than headersResponseTime), and
+// if so records it as sent.
+func (st *peerState) mayAskHeaders(now time.Time) bool {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if !st.headersAsked.IsZero() && now.Sub(st.headersAsked) < headersResponseTime {
+		return false
+	}
+	st.headersAsked = now
+	return true
+}
+
+// askedHeaders records a getheaders sent (in answer to headers, say).
+func (st *peerState) askedHeaders(now time.Time) {
+	st.mu.Lock()
+	st.headersAsked = now
+	st.mu.Unlock()
+}
+
+// answeredHeaders records that the peer sent headers.
+func (st *peerState) answeredHeaders() {
+	st.mu.Lock()
+	st.headersAsked = time.Time{}
+	st.mu.Unlock()
 }
 
 func newPeerState(kind connKind, addr netip.AddrPort, now time.Time) *peerState {

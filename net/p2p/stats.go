@@ -74,6 +74,7 @@ const (
 	ReasonSlow        = "slow"              // wrote nothing for the write timeout, or a queue past its hard limit
 	ReasonDuplicate   = "duplicate"         // a second connection to the same node
 	ReasonEvicted     = "evicted"           // its inbound slot went to a newcomer
+	ReasonPolicy      = "policy"            // asked for what it may not (mempool without the permission)
 	ReasonError       = "error"             // our own failure (disk), or a socket error
 )
 
@@ -92,6 +93,8 @@ func DisconnectReason(err error) string {
 		return ReasonDuplicate
 	case errors.Is(err, errEvicted):
 		return ReasonEvicted
+	case errors.Is(err, errMempoolNotAllowed):
+		return ReasonPolicy
 	case peer.Misbehaved(err):
 		return ReasonMisbehaved
 	case errors.Is(err, peer.ErrSelf):
