@@ -151,7 +151,7 @@ func TestInvalidBlocks(t *testing.T) {
 		}},
 		{"witness data", chain.RuleWitness, func(t *testing.T, f *fixture) *wire.Block {
 			tx := f.spend(t, 0, f.mature)
-			tx.Inputs[0].Witness = [][]byte{{1}}
+			tx.Inputs[0].Witness = wire.NewWitness([]byte{1})
 			return f.h.Next(nil, 0, tx)
 		}},
 	}

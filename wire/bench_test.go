@@ -28,7 +28,7 @@ func syntheticBlock(n int) *Block {
 			in := TxIn{PrevOut: OutPoint{Hash: sha256d.Hash(fill(32)), Index: rng.Uint32N(4)}, Sequence: 0xffffffff}
 			if segwit {
 				in.ScriptSig = fill(23 * rng.IntN(2))
-				in.Witness = [][]byte{fill(71 + rng.IntN(2)), fill(33)}
+				in.Witness = NewWitness(fill(71+rng.IntN(2)), fill(33))
 			} else {
 				in.ScriptSig = fill(106 + rng.IntN(3))
 			}

@@ -21,10 +21,10 @@ func (b *Block) Hash() sha256d.Hash { return b.Header.Hash() }
 // maxBlockTxs is what the message size can hold; the bytes present bound it first.
 const maxBlockTxs = MaxMessageSize / minTxSize
 
-// Decode parses a serialized block. Scripts and witness items alias p, and the
+// Decode parses a serialized block. Scripts and witnesses alias p, and the
 // whole block costs a small constant number of allocations (the transaction
-// slice and one slab each of inputs, outputs and witness items), however many
-// transactions it has.
+// slice and one slab each of inputs and outputs), however many transactions
+// it has, and at most MaxDecodeOverhead bytes per byte of p.
 func (b *Block) Decode(p []byte) error {
 	d := newDecoder(p)
 	b.Header.decode(&d)

@@ -37,8 +37,11 @@
 // decoded message alias the payload it was decoded from. The caller hands the
 // payload to the message and must not modify it afterwards; a [Reader] returns a
 // fresh payload buffer per message for this reason. A block of any size decodes
-// in five allocations (the transaction slice and one slab each of inputs,
-// outputs and witness items, plus the block itself when made by [Reader]).
+// in four allocations (the transaction slice and one slab each of inputs and
+// outputs, plus the block itself when made by [Reader]); an input's [Witness]
+// is a view of its serialized stack, so witness items cost nothing. What a
+// decoded block or transaction allocates is at most [MaxDecodeOverhead] bytes
+// per payload byte, whatever its shape.
 // Encoding never retains its input. Values are not safe for concurrent mutation;
 // the package has no global mutable state.
 //

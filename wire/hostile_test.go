@@ -146,3 +146,114 @@ func TestVarintBoundaries(t *testing.T) {
 		}
 	}
 }
+
+// hostileTx serializes a transaction of ins inputs and outs outputs, every
+// script script bytes long, and (if witItems > 0) every input carrying
+// witItems empty witness items: the shapes that make a decoder allocate the
+// most per payload byte. It is written by hand so that building a 4 MB shape
+// costs the test no more than the bytes.
+func hostileTx(ins, outs, script, witItems int) []byte {
+	p := appendU32(nil, 2)
+	if witItems > 0 {
+		p = append(p, 0, 1)
+	}
+	p = AppendVarint(p, uint64(ins))
+	for i := range ins {
+		p = append(p, make([]byte, 32)...)
+		p = appendU32(p, uint32(i))
+		p = AppendVarint(p, uint64(script))
+		p = append(p, make([]byte, script)...)
+		p = appendU32(p, 0xffffffff)
+	}
+	p = AppendVarint(p, uint64(outs))
+	for range outs {
+		p = appendU64(p, 1)
+		p = AppendVarint(p, uint64(script))
+		p = append(p, make([]byte, script)...)
+	}
+	if witItems > 0 {
+		for range ins {
+			p = AppendVarint(p, uint64(witItems))
+			p = append(p, make([]byte, witItems)...) // each item: a zero length
+		}
+	}
+	return appendU32(p, 0)
+}
+
+// hostileBlock is a block header followed by txs.
+func hostileBlock(txs ...[]byte) []byte {
+	p := make([]byte, HeaderSize)
+	p = AppendVarint(p, uint64(len(txs)))
+	for _, tx := range txs {
+		p = append(p, tx...)
+	}
+	return p
+}
+
+// repeatTx is n copies of tx, for blocks of many small transactions.
+func repeatTx(tx []byte, n int) [][]byte {
+	out := make([][]byte, n)
+	for i := range out {
+		out[i] = tx
+	}
+	return out
+}
+
+// Decoding a block or transaction of any valid shape allocates at most
+// MaxDecodeOverhead bytes per payload byte. (With witness items as [][]byte,
+// the first case allocated 24 bytes per payload byte: ~96 MB for 4 MB.)
+func TestDecodedSizeBoundedByPayload(t *testing.T) {
+	const room = MaxMessageSize - 1000 // headers and counts fit beside the bulk
+	tests := []struct {
+		name    string
+		cmd     string
+		payload []byte
+	}{
+		{"tx with 4M empty witness items", CmdTx, hostileTx(1, 1, 0, room)},
+		{"block whose tx has 4M empty witness items", CmdBlock, hostileBlock(hostileTx(1, 1, 0, room))},
+		{"tx of empty inputs", CmdTx, hostileTx(room/minTxInSize, 1, 0, 0)},
+		{"block of a tx of empty inputs", CmdBlock, hostileBlock(hostileTx(room/minTxInSize, 1, 0, 0))},
+		{"tx of empty outputs", CmdTx, hostileTx(1, room/minTxOutSize, 0, 0)},
+		{"block of a tx of empty outputs", CmdBlock, hostileBlock(hostileTx(1, room/minTxOutSize, 0, 0))},
+		{"block of a tx of one-byte scripts", CmdBlock, hostileBlock(hostileTx(room/(2*(minTxInSize+1)), room/(2*(minTxOutSize+1)), 1, 0))},
+		{"block of inputs with one empty witness item each", CmdBlock, hostileBlock(hostileTx(room/(minTxInSize+2), 1, 0, 1))},
+		{"block of the smallest transactions", CmdBlock, hostileBlock(repeatTx(hostileTx(1, 0, 0, 0), room/51)...)},
+		{"block of the smallest witness transactions", CmdBlock, hostileBlock(repeatTx(hostileTx(1, 0, 0, 1), room/55)...)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if len(tt.payload) > MaxMessageSize || len(tt.payload) < MaxMessageSize*9/10 {
+				t.Fatalf("payload of %d bytes: not the ~4 MB shape meant", len(tt.payload))
+			}
+			var err error
+			var m Message
+			allocated := bytesAllocatedIn(5, func() { m, err = DecodeMessage(tt.cmd, tt.payload) })
+			if err != nil {
+				t.Fatalf("decode: %v", err)
+			}
+			// Valid and canonical: it re-encodes to the same bytes.
+			if back, _ := m.AppendBinary(nil); !bytes.Equal(back, tt.payload) {
+				t.Fatal("does not re-encode to the payload")
+			}
+			ratio := float64(allocated) / float64(len(tt.payload))
+			t.Logf("%d bytes allocated for %d payload bytes: %.2f per byte", allocated, len(tt.payload), ratio)
+			if allocated > MaxDecodeOverhead*uint64(len(tt.payload)) {
+				t.Fatalf("allocated %.2f bytes per payload byte, over MaxDecodeOverhead (%d)", ratio, MaxDecodeOverhead)
+			}
+		})
+	}
+}
+
+// bytesAllocatedIn is bytesAllocated with a chosen number of runs, for
+// decodes that allocate megabytes (where others' allocations are noise).
+func bytesAllocatedIn(runs int, f func()) uint64 {
+	var before, after runtime.MemStats
+	f() // warm up
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	for range runs {
+		f()
+	}
+	runtime.ReadMemStats(&after)
+	return (after.TotalAlloc - before.TotalAlloc) / uint64(runs)
+}

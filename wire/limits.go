@@ -34,6 +34,14 @@ const (
 	FrameHeaderSize = 24
 	// CommandSize is the size of the NUL-padded command field.
 	CommandSize = 12
+
+	// MaxDecodeOverhead bounds what decoding a block or a transaction
+	// allocates: at most this many bytes per payload byte, whatever the shape
+	// (the payload itself, which scripts and witnesses alias, comes on top).
+	// The worst shape is a run of outputs with empty scripts: 9 bytes on the
+	// wire, a 32-byte TxOut decoded (3.6x); an input is 41 bytes and an 88-byte
+	// TxIn (2.1x); a witness item costs nothing (see [Witness]).
+	MaxDecodeOverhead = 4
 )
 
 // Smallest encodings, used to bound counts by the bytes actually present.

@@ -15,7 +15,7 @@ func sampleTx() *Tx {
 				PrevOut:   OutPoint{Hash: sha256d.Sum([]byte("prev0")), Index: 1},
 				ScriptSig: []byte{0x47, 0x30, 0x44, 0x02, 0x20},
 				Sequence:  0xfffffffe,
-				Witness:   [][]byte{{0x30, 0x45, 0x02}, {0x02, 0x79, 0xbe}},
+				Witness:   NewWitness([]byte{0x30, 0x45, 0x02}, []byte{0x02, 0x79, 0xbe}),
 			},
 			{
 				PrevOut:  OutPoint{Hash: sha256d.Sum([]byte("prev1")), Index: 0},

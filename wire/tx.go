@@ -22,7 +22,7 @@ type TxIn struct {
 	PrevOut   OutPoint
 	Sequence  uint32
 	ScriptSig []byte
-	Witness   [][]byte // BIP141 stack; nil or empty when there is none
+	Witness   Witness // BIP141 stack; empty when there is none
 }
 
 // TxOut creates one output.
@@ -49,7 +49,7 @@ func (*Tx) Command() string { return CmdTx }
 // HasWitness reports whether any input carries witness data.
 func (tx *Tx) HasWitness() bool {
 	for i := range tx.Inputs {
-		if len(tx.Inputs[i].Witness) != 0 {
+		if !tx.Inputs[i].Witness.IsEmpty() {
 			return true
 		}
 	}
@@ -93,11 +93,7 @@ func (tx *Tx) appendTo(b []byte, witness bool) []byte {
 	}
 	if witness {
 		for i := range tx.Inputs {
-			w := tx.Inputs[i].Witness
-			b = AppendVarint(b, uint64(len(w)))
-			for _, item := range w {
-				b = AppendVarBytes(b, item)
-			}
+			b = tx.Inputs[i].Witness.appendTo(b)
 		}
 	}
 	return appendU32(b, tx.LockTime)
@@ -121,11 +117,7 @@ func (tx *Tx) SerializeSize() int {
 	if tx.HasWitness() {
 		n += 2
 		for i := range tx.Inputs {
-			w := tx.Inputs[i].Witness
-			n += VarintSize(uint64(len(w)))
-			for _, item := range w {
-				n += varBytesSize(item)
-			}
+			n += tx.Inputs[i].Witness.serializedSize()
 		}
 	}
 	return n
@@ -158,27 +150,27 @@ func (tx *Tx) Decode(p []byte) error {
 	return d.finish("tx")
 }
 
-// txArena hands out the input, output and witness slices of one decode from a few
-// slabs sized by a quick measuring pass, so that a block of thousands of
-// transactions costs a handful of allocations rather than several per transaction.
+// txArena hands out the input and output slices of one decode from two slabs
+// sized by a quick measuring pass, so that a block of thousands of
+// transactions costs a handful of allocations rather than several per
+// transaction. (Witnesses need none: they are views of the payload.)
 // When a slab runs short (only on input that fails to decode) it falls back to
 // ordinary allocation, so correctness never depends on the measurement.
 type txArena struct {
 	txs  int // complete transactions the measuring pass found
 	ins  []TxIn
 	outs []TxOut
-	wits [][]byte
 }
 
 // newTxArena measures up to n transactions starting where d is (without moving
 // it) and allocates slabs for what is actually there.
 func newTxArena(d *decoder, n int) txArena {
 	var a txArena
-	var nIn, nOut, nWit int
+	var nIn, nOut int
 	off := d.off
 	for ; a.txs < n; a.txs++ {
-		i, o, w, next, ok := measureTx(d.buf, off)
-		nIn, nOut, nWit, off = nIn+i, nOut+o, nWit+w, next
+		i, o, next, ok := measureTx(d.buf, off)
+		nIn, nOut, off = nIn+i, nOut+o, next
 		if !ok {
 			break
 		}
@@ -188,9 +180,6 @@ func newTxArena(d *decoder, n int) txArena {
 	}
 	if nOut > 0 {
 		a.outs = make([]TxOut, nOut)
-	}
-	if nWit > 0 {
-		a.wits = make([][]byte, nWit)
 	}
 	return a
 }
@@ -213,15 +202,6 @@ func (a *txArena) outputs(n int) []TxOut {
 	return s
 }
 
-func (a *txArena) witness(n int) [][]byte {
-	if n > len(a.wits) {
-		return make([][]byte, n)
-	}
-	s := a.wits[:n:n]
-	a.wits = a.wits[n:]
-	return s
-}
-
 // Count limits for one transaction. Core has none beyond the message size, so
 // these are what 4,000,000 bytes can hold; the real bound is the bytes present.
 const (
@@ -232,13 +212,13 @@ const (
 	maxWitnessItemSz = MaxMessageSize
 )
 
-// measureTx skips over the transaction at p[i:], counting its inputs, outputs
-// and witness items, and returns the offset after it. It checks only what it
+// measureTx skips over the transaction at p[i:], counting its inputs and
+// outputs, and returns the offset after it. It checks only what it
 // needs to stay within p; decodeTx checks everything. ok is false if the
 // transaction runs past the end (the counts are then those seen so far). It
 // works on local variables rather than a decoder because it runs over every
 // field of every block received, ahead of the real decoding.
-func measureTx(p []byte, i int) (nIn, nOut, nWit, next int, ok bool) {
+func measureTx(p []byte, i int) (nIn, nOut, next int, ok bool) {
 	i += 4 // version
 	n, i := skipVarint(p, i)
 	witness := false
@@ -247,39 +227,38 @@ func measureTx(p []byte, i int) (nIn, nOut, nWit, next int, ok bool) {
 		n, i = skipVarint(p, i+1)
 	}
 	if i < 0 || n > uint64(len(p)-i)/minTxInSize {
-		return 0, 0, 0, i, false
+		return 0, 0, i, false
 	}
 	nIn = int(n)
 	for range nIn {
 		if i = skipVarBytes(p, i+36); i < 0 {
-			return nIn, 0, 0, i, false
+			return nIn, 0, i, false
 		}
 		i += 4 // sequence
 	}
 	if n, i = skipVarint(p, i); i < 0 || n > uint64(len(p)-i)/minTxOutSize {
-		return nIn, 0, 0, i, false
+		return nIn, 0, i, false
 	}
 	nOut = int(n)
 	for range nOut {
 		if i = skipVarBytes(p, i+8); i < 0 {
-			return nIn, nOut, 0, i, false
+			return nIn, nOut, i, false
 		}
 	}
 	if witness {
 		for range nIn {
 			if n, i = skipVarint(p, i); i < 0 || n > uint64(len(p)-i) {
-				return nIn, nOut, nWit, i, false
+				return nIn, nOut, i, false
 			}
-			nWit += int(n)
 			for range n {
 				if i = skipVarBytes(p, i); i < 0 {
-					return nIn, nOut, nWit, i, false
+					return nIn, nOut, i, false
 				}
 			}
 		}
 	}
 	i += 4 // lock time
-	return nIn, nOut, nWit, i, i <= len(p)
+	return nIn, nOut, i, i <= len(p)
 }
 
 // skipVarint reads the CompactSize at p[i:] without checking its form; the
@@ -376,15 +355,8 @@ func decodeTx(d *decoder, tx *Tx, a *txArena) {
 	if witness {
 		any := false
 		for i := range tx.Inputs {
-			n := d.count("tx.witness", maxWitnessItems, 1)
-			if n == 0 {
-				continue
-			}
-			any = true
-			w := a.witness(n)
-			for j := range w {
-				w[j] = d.varBytes("tx.witness.item", maxWitnessItemSz)
-			}
+			w, empty := decodeWitness(d)
+			any = any || !empty
 			tx.Inputs[i].Witness = w
 		}
 		if !any && d.ok() {

@@ -76,7 +76,7 @@ func TestRealBlocks(t *testing.T) {
 				wtxids[i] = b.Txs[i].WTxID()
 			}
 			witnessRoot, _ := wire.MerkleRoot(wtxids)
-			reserved := b.Txs[0].Inputs[0].Witness[0]
+			reserved := b.Txs[0].Inputs[0].Witness.Item(0)
 			want, ok := witnessCommitment(&b.Txs[0])
 			if !ok {
 				t.Fatal("no witness commitment in the coinbase")

@@ -33,7 +33,7 @@ func seedMessages() []wire.Message {
 		Inputs: []wire.TxIn{{
 			PrevOut:  wire.OutPoint{Hash: sha256d.Sum([]byte("x")), Index: 3},
 			Sequence: 0xfffffffd,
-			Witness:  [][]byte{hexBytes("3044022000"), hexBytes("02aabbcc")},
+			Witness:  wire.NewWitness(hexBytes("3044022000"), hexBytes("02aabbcc")),
 		}},
 		Outputs:  []wire.TxOut{{Value: 1000, ScriptPubKey: hexBytes("0014000102030405060708090a0b0c0d0e0f10111213")}},
 		LockTime: 5,

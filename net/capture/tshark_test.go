@@ -291,7 +291,7 @@ func TestTsharkWitnessTransactions(t *testing.T) {
 	// empty input list; the plugin decodes witness transactions and blocks
 	// holding them, and leaves legacy ones to the built-in dissector.
 	witnessTx := legacyTx("w", 2)
-	witnessTx.Inputs[0].Witness = [][]byte{bytes.Repeat([]byte{1}, 71), bytes.Repeat([]byte{2}, 33)}
+	witnessTx.Inputs[0].Witness = wire.NewWitness(bytes.Repeat([]byte{1}, 71), bytes.Repeat([]byte{2}, 33))
 	block := testBlock(3)
 	block.Txs = append(block.Txs, witnessTx)
 	legacy := legacyTx("l", 1)
