@@ -1,5 +1,9 @@
 //go:build !addrman
 
+// This file and addrbook_test.go are the book net/p2p uses until it moves to
+// the address manager (doc.go, book.go, built with -tags addrman). The move
+// deletes both files and the addrman build lines.
+
 // Package addrbook remembers the addresses of nodes: those heard of (addr
 // messages, LAN discovery, the command line), when they were last seen and
 // tried, and which addresses are discouraged because they misbehaved. The P2P

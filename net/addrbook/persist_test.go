@@ -255,3 +255,57 @@ func TestAnchors(t *testing.T) {
 		})
 	}
 }
+
+// FuzzDecode feeds bodies past the checksum (random bytes never carry a
+// valid one): decoding must never panic, and whatever it accepts must be
+// a consistent book that saves and loads to the same counts.
+func FuzzDecode(f *testing.F) {
+	c := newClock()
+	small := testBook(f, 31, c)
+	for i := range 40 {
+		small.Add(pub(i%5, 1).Addr(), 0, Entry{Addr: pub(i, i), LastSeen: c.now()})
+	}
+	small.Good(pub(3, 3), 1)
+	small.Add(ip("127.0.0.1"), 0, Entry{Addr: ap("127.0.0.1:30000"), LastSeen: c.now()})
+	path := filepath.Join(f.TempDir(), "seed.dat")
+	if err := small.Save(path); err != nil {
+		f.Fatal(err)
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(raw[:len(raw)-sha256.Size])
+	f.Add(raw[:8+2+32+8])
+	f.Fuzz(func(t *testing.T, body []byte) {
+		sum := sha256.Sum256(body)
+		b := New(Config{Seed: 1, Now: c.now})
+		b.mu.Lock()
+		err := b.decode(append(slices.Clone(body), sum[:]...))
+		if err == nil {
+			if cerr := b.consistency(); cerr != nil {
+				t.Fatalf("accepted an inconsistent book: %v", cerr)
+			}
+		}
+		b.mu.Unlock()
+		if err != nil {
+			if !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("decode error %v does not wrap ErrCorrupt", err)
+			}
+			return
+		}
+		p := filepath.Join(t.TempDir(), "again.dat")
+		if err := b.Save(p); err != nil {
+			t.Fatal(err)
+		}
+		back := New(Config{Now: c.now})
+		if err := back.Load(p); err != nil {
+			t.Fatal(err)
+		}
+		n1, t1 := b.Len()
+		n2, t2 := back.Len()
+		if n1 != n2 || t1 != t2 {
+			t.Fatalf("saved %d/%d, loaded %d/%d", n1, t1, n2, t2)
+		}
+	})
+}
