@@ -580,6 +580,7 @@ func TestHostileLAN(t *testing.T) {
 		t.Fatalf("Verified(5, %v) refused", verified.Peer.Addr)
 	}
 	id := uint64(0x10000)
+	floodStart := time.Now()
 	for src := range 8 {
 		// 32 at a time, then their events: a burst the socket's buffer holds.
 		for range 32 {
@@ -593,6 +594,7 @@ func TestHostileLAN(t *testing.T) {
 			event(PeerNew, id-32+i)
 		}
 	}
+	t.Logf("the flood took %v", time.Since(floodStart))
 	s := n.d.Stats()
 	if s.Accepted != 257 || s.Evicted != 1 || s.Peers != DefaultMaxPeers || s.Verified != 1 || s.DroppedTotal() != s.Dropped[DropSelf]+2 {
 		t.Fatalf("after the flood: %+v; want 257 accepted, 1 evicted, a full table with the verified peer", s)

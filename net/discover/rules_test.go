@@ -198,14 +198,16 @@ func TestFloodKeepsVerified(t *testing.T) {
 			flood = append(flood, newRemote(h, netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 0, 0, byte(100 + i)}), 28334).String()))
 		}
 		id := uint64(0x10000) // far from nodeID
+		// Each source's burst is read before the next: the fake socket's
+		// queue holds 256 datagrams, and the node's own answers go there too.
 		send := func(rs []*remote, each int) {
 			for _, r := range rs {
 				for range each {
 					r.send(t, beacon(id))
 					id++
 				}
+				synctest.Wait()
 			}
-			synctest.Wait()
 		}
 		send(flood[:8], 32)
 		s := n.d.Stats()
