@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -71,8 +72,10 @@ func spawnMeasured(args []string) int {
 // the medians. btcd runs twice over: with full validation through btcd's own
 // blockchain package (cmd/btcdimport: BFNone, no checkpoints, every signature
 // checked afterwards) — the fair comparison — and as its stock addblock tool,
-// which skips scripts (BFFastAdd), for reference.
-func compareImport(count int) error {
+// which skips scripts (BFFastAdd), for reference. With pureGo, renga is also
+// built with CGO_ENABLED=0 (signatures verified by dcrd instead of
+// libsecp256k1) and imports alongside, and the two builds' ratio is printed.
+func compareImport(count int, pureGo bool) error {
 	file, err := realdata.MainnetBlocksFile()
 	if err != nil {
 		return err
@@ -95,10 +98,32 @@ func compareImport(count int) error {
 		exec.Command("go", "install", "github.com/btcsuite/btcd/cmd/addblock@v0.26.2"),
 	}
 	builds[2].Env = append(os.Environ(), "GOBIN="+tmp)
+	if pureGo {
+		b := exec.Command("go", "build", "-o", bin("renga-purego"), "github.com/renga-p2p/renga/cmd/renga")
+		b.Env = append(os.Environ(), "CGO_ENABLED=0")
+		builds = append(builds, b)
+	}
 	for _, b := range builds {
 		if out, err := b.CombinedOutput(); err != nil {
 			return fmt.Errorf("%v: %v\n%s", b.Args, err, out)
 		}
+	}
+	// Say which verifier each renga has; with pureGo the two must differ.
+	rengas := []string{bin("renga")}
+	if pureGo {
+		rengas = append(rengas, bin("renga-purego"))
+	}
+	var verifiers []string
+	for _, r := range rengas {
+		out, err := exec.Command(r, "version").CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("%s version: %v\n%s", r, err, out)
+		}
+		fmt.Fprintf(os.Stderr, "%s: %s", filepath.Base(r), out)
+		verifiers = append(verifiers, string(out))
+	}
+	if pureGo && !strings.Contains(verifiers[0], "libsecp256k1") {
+		return fmt.Errorf("renga was not built with libsecp256k1 (cgo off, or -tags purego?): nothing to compare the pure-Go build with")
 	}
 	// btcdimport proves once that btcd checked every signature.
 	if out, err := exec.Command(bin("btcdimport"), "-datadir", filepath.Join(tmp, "verify"), "-in", file, "-verify").CombinedOutput(); err != nil {
@@ -107,12 +132,19 @@ func compareImport(count int) error {
 		fmt.Fprintf(os.Stderr, "btcdimport -verify: %s", out)
 	}
 
-	var renga, btcd, addblock []importResult
+	var renga, btcd, addblock, purego []importResult
 	for i := range count {
 		dir := func(who string) string { return filepath.Join(tmp, fmt.Sprintf("%s-%d", who, i)) }
 		r, err := runProcess(bin("renga"), "import", "--quiet", "--network", "mainnet", "--datadir", dir("renga"), file)
 		if err != nil {
 			return err
+		}
+		if pureGo {
+			p, err := runProcess(bin("renga-purego"), "import", "--quiet", "--network", "mainnet", "--datadir", dir("renga-purego"), file)
+			if err != nil {
+				return err
+			}
+			purego = append(purego, p)
 		}
 		b, err := runProcess(bin("btcdimport"), "-datadir", dir("btcd"), "-in", file)
 		if err != nil {
@@ -138,6 +170,12 @@ func compareImport(count int) error {
 		"import_0_14131", rw, bw, bw/rw, rm/1e6, bm/1e6)
 	fmt.Printf("%-26s renga=%.0f btcd=%.0f speedup=%.2f renga_rss_mb=%.1f btcd_rss_mb=%.1f\n",
 		"import_0_14131_addblock", rw, aw, aw/rw, rm/1e6, am/1e6)
+	if pureGo {
+		pw, pm := med(purego)
+		fmt.Printf("%-26s renga=%.0f btcd=%.0f speedup=%.2f renga_rss_mb=%.1f btcd_rss_mb=%.1f\n",
+			"import_0_14131_purego", pw, bw, bw/pw, pm/1e6, bm/1e6)
+		fmt.Printf("%-26s cgo=%.0f purego=%.0f speedup=%.2f\n", "import_0_14131_cgo_purego", rw, pw, pw/rw)
+	}
 	return nil
 }
 

@@ -7,6 +7,9 @@
 //
 //	import_0_14131 renga=<ns> btcd=<ns> speedup=<x> renga_rss_mb=<MB> btcd_rss_mb=<MB>
 //
+// (-purego adds the same with renga built with CGO_ENABLED=0, and the ratio of
+// the two builds: import_0_14131_cgo_purego cgo=<ns> purego=<ns> speedup=<x>)
+//
 // Each side runs -count times, alternating, and the medians are printed, since
 // the machines it runs on are shared and noisy. Run it with `make compare`.
 package main
@@ -44,6 +47,7 @@ func main() {
 	benchtime := flag.Duration("benchtime", 300*time.Millisecond, "target duration of each run")
 	only := flag.String("run", "", "only cases whose name contains this")
 	imports := flag.Bool("import", true, "also compare importing mainnet blocks 0-14131 (processes; ~1 minute)")
+	pureGo := flag.Bool("purego", false, "also import with renga built with CGO_ENABLED=0 (dcrd verifies signatures instead of libsecp256k1)")
 	flag.Parse()
 	testing.Init()
 	if err := flag.Set("test.benchtime", benchtime.String()); err != nil {
@@ -74,7 +78,7 @@ func main() {
 			c.name, rm, bm, bm/rm, median(rAllocs), median(bAllocs))
 	}
 	if *imports && strings.Contains("import_0_14131", *only) {
-		if err := compareImport(*count); err != nil {
+		if err := compareImport(*count, *pureGo); err != nil {
 			fmt.Fprintln(os.Stderr, "compare:", err)
 			os.Exit(1)
 		}
