@@ -24,6 +24,9 @@ type Options struct {
 	// MaxOrphans bounds the blocks kept while their parent is unknown.
 	// Zero means 100.
 	MaxOrphans int
+	// MaxOrphanBytes bounds the memory those blocks hold (serialized size
+	// plus decoded structures). Zero means DefaultMaxOrphanBytes.
+	MaxOrphanBytes int
 }
 
 func (o Options) withDefaults() Options {
@@ -35,6 +38,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxOrphans == 0 {
 		o.MaxOrphans = 100
+	}
+	if o.MaxOrphanBytes == 0 {
+		o.MaxOrphanBytes = DefaultMaxOrphanBytes
 	}
 	if o.Store.Logger == nil {
 		o.Store.Logger = o.Logger
@@ -118,7 +124,7 @@ func Open(dir string, p *Params, opts Options) (*Chain, error) {
 		candidates: make(map[*Node]struct{}),
 		waiting:    make(map[*Node][]*Node),
 		linked:     make(map[*Node]bool),
-		orphans:    newOrphanPool(opts.MaxOrphans),
+		orphans:    newOrphanPool(opts.MaxOrphans, opts.MaxOrphanBytes),
 		view:       newUTXOView(db),
 		reasons:    make(map[*Node]error),
 	}
@@ -142,6 +148,14 @@ func (c *Chain) Close() error {
 		err = c.commit() // what was deferred while catching up
 	}
 	return errors.Join(err, c.db.Close())
+}
+
+// Orphans returns how many blocks wait for an unknown parent and the memory
+// they hold (see Options.MaxOrphans and Options.MaxOrphanBytes).
+func (c *Chain) Orphans() (count, bytes int) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.orphans.stats()
 }
 
 // Params returns the network's parameters.

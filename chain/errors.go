@@ -23,6 +23,10 @@ var (
 	ErrNotFound = errors.New("chain: not found")
 	// ErrNetwork: a data directory or file of another network.
 	ErrNetwork = errors.New("chain: wrong network")
+	// ErrNotUseful: an unrequested block (or a chain of headers) that
+	// cannot make the best chain was ignored; nothing of it is stored or
+	// held. Not a fault of the data.
+	ErrNotUseful = errors.New("chain: not useful")
 )
 
 // Rule names a consensus rule. The names follow Bitcoin Core's reject reasons

@@ -14,8 +14,11 @@ import (
 
 // ImportProgress describes an import so far.
 type ImportProgress struct {
-	Blocks  int   // blocks read from the file
-	Skipped int   // of which already known
+	Blocks  int // blocks read from the file
+	Skipped int // of which already known
+	// Orphans is how many blocks the chain holds whose parent has not come
+	// (yet): a file out of order holds some until their parents are read.
+	Orphans int
 	Bytes   int64 // bytes of the file consumed
 	Height  int32 // the tip's height
 	Elapsed time.Duration
@@ -30,8 +33,11 @@ const importChunk = 500
 // is used in errors. progress, if not nil, is called after each chunk.
 //
 // Blocks already known are skipped, so an interrupted import can simply be
-// run again. On bad data the error names the file, the record's offset and the
-// rule; every block before it stays imported.
+// run again. Blocks may come in any order within the bounds of the orphan
+// pool (Options.MaxOrphans, Options.MaxOrphanBytes): one whose parent is not
+// known yet waits there until the parent is read. On bad data the error names
+// the file, the record's offset and the rule; every block before it stays
+// imported.
 func (c *Chain) Import(ctx context.Context, r io.Reader, name string, progress func(ImportProgress)) (ImportProgress, error) {
 	br := bufio.NewReaderSize(r, 1<<20)
 	start := time.Now()
@@ -43,14 +49,14 @@ func (c *Chain) Import(ctx context.Context, r io.Reader, name string, progress f
 		if len(blocks) == 0 {
 			return nil
 		}
-		before := c.Tip()
-		n, err := c.AcceptBlocks(blocks, raws)
+		n, known, err := c.acceptBlocks(blocks, raws)
 		st.Height = c.Tip().Height
 		st.Elapsed = time.Since(start)
+		st.Skipped += known
+		st.Orphans, _ = c.Orphans()
 		if err != nil {
 			return fmt.Errorf("chain: import %s: block %s at offset %d: %w", name, blocks[n].Hash(), offsets[n], err)
 		}
-		st.Skipped += len(blocks) - int(st.Height-before.Height)
 		blocks, raws, offsets = blocks[:0], raws[:0], offsets[:0]
 		if progress != nil {
 			progress(st)

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/holiman/uint256"
+
 	"github.com/renga-p2p/renga/chain/store"
 	"github.com/renga-p2p/renga/crypto/sha256d"
 	"github.com/renga-p2p/renga/wire"
@@ -273,12 +275,19 @@ func (c *Chain) ProcessHeaders(hs []wire.Header) (*Node, error) {
 	return last, firstErr
 }
 
-// ProcessBlock accepts a block (raw is its serialization, or nil to have it
-// encoded), connects it and whatever it makes the best chain, and commits
-// before returning. A block whose parent is unknown is kept as an orphan and
-// reported with ErrUnknownParent; it is processed when the parent arrives.
-// A rejected block's error wraps ErrInvalidBlock and names the rule; the tip
-// is then unchanged (unless other blocks were connected before the failure).
+// ProcessBlock accepts a block the caller asked for or trusts (raw is its
+// serialization, or nil to have it encoded), connects it and whatever it
+// makes the best chain, and commits before returning. A block whose parent
+// is unknown is checked first (CheckBlock: proof of work against its own
+// bits and the network's limit, merkle root and mutation, size, its
+// transactions' own rules; a failure is returned as for any invalid block),
+// then kept as an orphan and reported with ErrUnknownParent; it is processed
+// when the parent arrives. The orphan pool is bounded by Options.MaxOrphans
+// and Options.MaxOrphanBytes, oldest dropped first. A rejected block's error
+// wraps ErrInvalidBlock and names the rule; the tip is then unchanged
+// (unless other blocks were connected before the failure).
+//
+// Blocks a peer sent without being asked go to ProcessUnrequested instead.
 //
 // At the tip every block is committed before ProcessBlock returns. While the
 // chain is catching up (the tip more than a few blocks behind the best header
@@ -291,7 +300,7 @@ func (c *Chain) ProcessBlock(b *wire.Block, raw []byte) (*Node, error) {
 	if c.broken != nil {
 		return nil, c.broken
 	}
-	n, err := c.processBlock(b, raw, commitEvery)
+	n, err := c.processBlock(b, raw, commitEvery, true)
 	if c.dueForCommit() {
 		if cerr := c.commit(); cerr != nil {
 			return nil, cerr
@@ -336,38 +345,131 @@ func (c *Chain) Flush() error {
 
 // AcceptBlocks processes blocks in order as ProcessBlock does, but commits
 // only every few thousand blocks and at the end, which is how a node imports
-// or catches up. It returns how many blocks were processed before the first
-// error; everything before that is committed.
+// or catches up. Blocks already known are skipped, and blocks whose parent is
+// not known yet are held as orphans (as by ProcessBlock) and connected when
+// it comes, so a file of blocks out of order imports. It returns how many
+// blocks were processed before the first other error; everything before that
+// is committed.
 func (c *Chain) AcceptBlocks(blocks []*wire.Block, raws [][]byte) (int, error) {
+	n, _, err := c.acceptBlocks(blocks, raws)
+	return n, err
+}
+
+// acceptBlocks is AcceptBlocks, also counting the blocks already known.
+func (c *Chain) acceptBlocks(blocks []*wire.Block, raws [][]byte) (n, known int, err error) {
 	c.procMu.Lock()
 	defer c.procMu.Unlock()
 	if c.broken != nil {
-		return 0, c.broken
+		return 0, 0, c.broken
 	}
 	for i, b := range blocks {
 		var raw []byte
 		if raws != nil {
 			raw = raws[i]
 		}
-		if _, err := c.processBlock(b, raw, commitEvery); err != nil && !errors.Is(err, ErrDuplicate) {
+		_, err := c.processBlock(b, raw, commitEvery, true)
+		switch {
+		case err == nil, errors.Is(err, ErrUnknownParent):
+		case errors.Is(err, ErrDuplicate):
+			known++
+		default:
 			if cerr := c.commit(); cerr != nil {
-				return i, cerr
+				return i, known, cerr
 			}
-			return i, err
+			return i, known, err
 		}
 	}
-	return len(blocks), c.commit()
+	return len(blocks), known, c.commit()
+}
+
+// ProcessUnrequested is ProcessBlock for a block a peer sent without being
+// asked for it (Bitcoin Core's AcceptBlock with fRequested false): a block
+// that cannot make the best chain is ignored, nothing of it stored, and
+// reported with ErrNotUseful. That is a block whose chain would have less
+// work than the tip (which also puts it below the anti-DoS work threshold),
+// or one more than MaxUnrequestedAhead blocks above the tip (the node is
+// still syncing and will ask for it in turn). A block whose parent is
+// unknown is checked (CheckBlock, as by ProcessBlock) but not kept: its
+// work cannot be judged, and a peer announcing blocks sends headers first.
+// Anything else is processed as by ProcessBlock, and a block that breaks a
+// rule is reported the same way (wrapping ErrInvalidBlock).
+func (c *Chain) ProcessUnrequested(b *wire.Block, raw []byte) (*Node, error) {
+	c.procMu.Lock()
+	defer c.procMu.Unlock()
+	if c.broken != nil {
+		return nil, c.broken
+	}
+	if err := c.unrequestedUseful(b); err != nil {
+		return nil, err
+	}
+	n, err := c.processBlock(b, raw, commitEvery, false)
+	if c.dueForCommit() {
+		if cerr := c.commit(); cerr != nil {
+			return nil, cerr
+		}
+	}
+	return n, err
+}
+
+// MaxUnrequestedAhead is how far above the tip an unrequested block may be
+// and still be stored (Core's MIN_BLOCKS_TO_KEEP, which it uses so).
+const MaxUnrequestedAhead = 288
+
+// unrequestedUseful returns ErrNotUseful (wrapped, with the reason) for an
+// unrequested block that cannot make the best chain, nil otherwise (also when
+// its parent is unknown, or it is already stored: processBlock reports those).
+func (c *Chain) unrequestedUseful(b *wire.Block) error {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	hash := b.Hash()
+	tip := c.active[len(c.active)-1]
+	var work uint256.Int
+	var height int32
+	if n, ok := c.index[hash]; ok {
+		if c.hasData(n) {
+			return nil
+		}
+		work, height = n.Work, n.Height
+	} else if parent, ok := c.index[b.Header.PrevBlock]; ok {
+		w := Work(b.Header.Bits)
+		work.Add(&parent.Work, &w)
+		height = parent.Height + 1
+	} else {
+		return nil
+	}
+	if work.Lt(&tip.Work) {
+		return fmt.Errorf("chain: block %s at height %d: %w: less work than the tip (height %d)", hash, height, ErrNotUseful, tip.Height)
+	}
+	if height > tip.Height+MaxUnrequestedAhead {
+		return fmt.Errorf("chain: block %s at height %d: %w: more than %d blocks above the tip (height %d)",
+			hash, height, ErrNotUseful, MaxUnrequestedAhead, tip.Height)
+	}
+	return nil
 }
 
 // processBlock is ProcessBlock without the commit; batchLimit bounds how many
-// blocks activation connects before committing.
-func (c *Chain) processBlock(b *wire.Block, raw []byte, batchLimit int) (*Node, error) {
+// blocks activation connects before committing. A parentless block is held
+// as an orphan only if keepOrphan (and only after CheckBlock).
+func (c *Chain) processBlock(b *wire.Block, raw []byte, batchLimit int, keepOrphan bool) (*Node, error) {
 	n, err := c.acceptBlock(b, raw)
 	if err != nil {
 		if errors.Is(err, ErrUnknownParent) {
-			c.mu.Lock()
-			c.orphans.add(b, raw)
-			c.mu.Unlock()
+			// Nothing costs us memory before its proof of work and merkle
+			// root are checked (design.md §6). procMu is held, so readers
+			// are not blocked while the block is hashed.
+			if cerr := CheckBlock(b, c.params); cerr != nil {
+				return nil, cerr
+			}
+			if keepOrphan {
+				c.mu.Lock()
+				kept := c.orphans.add(b, raw)
+				c.mu.Unlock()
+				if !kept {
+					return nil, fmt.Errorf("%w (not kept: larger than the orphan pool)", err)
+				}
+			} else {
+				return nil, fmt.Errorf("%w (not kept: unrequested)", err)
+			}
 		}
 		return n, err
 	}
