@@ -202,8 +202,28 @@ func (s *Server) onBlock(p *peer.Peer, st *peerState, b *wire.Block) error {
 	// or inv: no honest peer sends a block whose parent we do not know.
 	// Such a block is not kept (it would cost memory before any proof of
 	// its work); the sender is treated as Bitcoin Core treats it.
-	if s.chain.NodeByHash(b.Header.PrevBlock) == nil && s.chain.NodeByHash(hash) == nil {
+	parent := s.chain.NodeByHash(b.Header.PrevBlock)
+	if parent == nil && s.chain.NodeByHash(hash) == nil {
 		return misbehaving("block %s whose parent %s is unknown", hash, b.Header.PrevBlock)
+	}
+	// A block we did not ask for is worth storing only if it would make
+	// the best chain (Core's AcceptBlock for unrequested blocks): a pushed
+	// fork with less work than our tip is ignored, not written to disk.
+	if parent != nil && !s.sched.requested(st, hash) {
+		work := chain.Work(b.Header.Bits)
+		work.Add(&work, &parent.Work)
+		if tip := s.chain.Tip(); work.Lt(&tip.Work) {
+			// Its header is kept (as Core keeps it), so that the block's
+			// children are judged the same way rather than as orphans;
+			// headers are small, and bounded like any headers.
+			if _, err := s.chain.ProcessHeaders([]wire.Header{b.Header}); errors.Is(err, chain.ErrInvalidBlock) &&
+				chain.RuleOf(err) != chain.RuleTimeTooNew {
+				return fmt.Errorf("%w: invalid header: %v", peer.ErrProtocol, err)
+			}
+			s.counters.blocksIgnored.Add(1)
+			s.log.Debug("ignored an unrequested block with less work than the tip", "peer", p.Addr(), "hash", hash)
+			return nil
+		}
 	}
 
 	n, err := s.chain.ProcessBlock(b, nil)

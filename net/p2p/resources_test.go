@@ -215,3 +215,35 @@ func TestMempoolNeedsPermission(t *testing.T) {
 		}
 	})
 }
+
+// Unrequested blocks that would not make the best chain are ignored, not
+// stored: a fork from genesis pushed to a node at height 200. One that
+// extends the tip is taken.
+func TestUnrequestedLowWorkBlocksIgnored(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		tn := newTestNet(t)
+		h := chaintest.New(t, chain.Regtest)
+		h.Mine(200)
+		victim := tn.start(h, nil)
+		forker := chaintest.New(t, chain.Regtest)
+		forker.Script = chaintest.P2PKH(chaintest.Key(t, 2)) // not the same blocks as h's
+		fork := forker.Mine(100)
+		r := tn.dialRaw(victim)
+		for _, b := range fork {
+			r.send(b)
+		}
+		r.send(&wire.MsgPing{Nonce: 5})
+		r.expect(wire.CmdPong)
+		if st := victim.srv.Stats(); st.BlocksIgnored != uint64(len(fork)) {
+			t.Fatalf("%d of %d low-work unrequested blocks ignored", st.BlocksIgnored, len(fork))
+		}
+		for _, b := range fork {
+			if n := victim.h.Chain.NodeByHash(b.Hash()); n != nil && victim.h.Chain.Status(n)&chain.StatusHaveData != 0 {
+				t.Fatalf("block %s of the low-work fork was stored", b.Hash())
+			}
+		}
+		next := h.Next(nil, 0)
+		r.send(next)
+		victim.waitTip(next.Hash())
+	})
+}

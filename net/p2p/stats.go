@@ -17,9 +17,12 @@ import (
 // Stats counts what the server has done.
 type Stats struct {
 	BlocksReceived, BlocksRequested, BlocksServed uint64
-	TxsReceived, TxsServed                        uint64
-	Stalls, Discouraged                           uint64
-	Dials                                         uint64 // outbound connection attempts
+	// BlocksIgnored are unrequested blocks with less work than the tip,
+	// dropped unstored.
+	BlocksIgnored          uint64
+	TxsReceived, TxsServed uint64
+	Stalls, Discouraged    uint64
+	Dials                  uint64 // outbound connection attempts
 	// Disconnects counts ended connections by reason (see DisconnectReason).
 	Disconnects map[string]uint64
 }
@@ -27,6 +30,7 @@ type Stats struct {
 // counters are the server's statistics, updated without its lock.
 type counters struct {
 	blocksReceived, blocksRequested, blocksServed atomic.Uint64
+	blocksIgnored                                 atomic.Uint64
 	txsReceived, txsServed                        atomic.Uint64
 	discouraged, dials                            atomic.Uint64
 
@@ -48,7 +52,7 @@ func (s *Server) Stats() Stats {
 	c := &s.counters
 	st := Stats{
 		BlocksReceived: c.blocksReceived.Load(), BlocksRequested: c.blocksRequested.Load(),
-		BlocksServed: c.blocksServed.Load(), TxsReceived: c.txsReceived.Load(), TxsServed: c.txsServed.Load(),
+		BlocksServed: c.blocksServed.Load(), BlocksIgnored: c.blocksIgnored.Load(), TxsReceived: c.txsReceived.Load(), TxsServed: c.txsServed.Load(),
 		Stalls: s.sched.stallCount(), Discouraged: c.discouraged.Load(), Dials: c.dials.Load(),
 		Disconnects: map[string]uint64{},
 	}
