@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/renga-p2p/renga/chain/store"
@@ -96,6 +97,11 @@ type Chain struct {
 	orphans    *orphanPool
 
 	reasons map[*Node]error // why recent blocks were found invalid
+
+	// syncHeld counts the headers all HeaderSyncs hold (MaxSyncHeadersTotal).
+	syncHeld atomic.Int64
+	// prunedAt is the tip height at the last prune of low-work side branches.
+	prunedAt int32
 
 	view    *utxoView
 	pending *pendingBatch

@@ -43,10 +43,11 @@ func (p *Params) bitcoinBits(parent *Node) uint32 {
 	actual = min(actual, p.TargetTimespan*4)
 
 	target, _, _ := CompactToTarget(parent.Header.Bits)
+	// With a 512-bit product: a limit as easy as regtest's (2^255) times the
+	// timespan overflows 256 bits (mainnet's 2^224 never does, so this
+	// changes nothing there; Core's arithmetic would wrap).
 	var t uint256.Int
-	t.Mul(&target, uint256.NewInt(uint64(actual)))
-	t.Div(&t, uint256.NewInt(uint64(p.TargetTimespan)))
-	if t.Gt(&p.PowLimit) {
+	if _, overflow := t.MulDivOverflow(&target, uint256.NewInt(uint64(actual)), uint256.NewInt(uint64(p.TargetTimespan))); overflow || t.Gt(&p.PowLimit) {
 		t = p.PowLimit
 	}
 	return TargetToCompact(&t)

@@ -12,27 +12,55 @@
 //
 //	c, err := chain.Open(dir, chain.Regtest, chain.Options{Logger: log})
 //	...
-//	c.Subscribe(func(e chain.Event) { ... })    // connected and disconnected blocks, in order
-//	last, err := c.ProcessHeaders(msg.Headers) // headers first
-//	node, err := c.ProcessBlock(block, raw)    // then the blocks, in any order
+//	c.Subscribe(func(e chain.Event) { ... })     // connected and disconnected blocks, in order
+//	hs := c.NewHeaderSync()                      // one per peer; hs.Close() when it goes
+//	last, err := hs.Process(msg.Headers)        // headers first (ErrLowWork: ask from hs.Locator())
+//	node, err := c.ProcessBlock(block, raw)     // then the blocks asked for, in any order
+//	node, err = c.ProcessUnrequested(block, raw) // a block pushed unasked (ErrNotUseful: ignored)
 //	defer c.Close()
 //
-// [Chain.ProcessHeaders] adds headers to the index; [Chain.ProcessBlock]
-// validates a block, stores it and moves the active chain to the best valid
-// chain it can reach, connecting and disconnecting blocks as needed;
-// [Chain.AcceptBlocks] does the same for a run of blocks with fewer commits
-// (import, reindex). Readers ([Chain.Tip], [Chain.BestHeader],
-// [Chain.NodeByHash], [Chain.NodeAt], [Chain.Block], [Chain.Coin], ...) may
-// run at any time alongside them.
+// A [HeaderSync] adds a peer's headers to the index once the chain they are
+// on reaches the anti-DoS work threshold, holding them in bounded memory
+// until then; [Chain.ProcessHeaders] adds headers from a trusted source with
+// no threshold. [Chain.ProcessBlock] validates a block, stores it and moves
+// the active chain to the best valid chain it can reach, connecting and
+// disconnecting blocks as needed; [Chain.ProcessUnrequested] does so only
+// for a block that can make the best chain; [Chain.AcceptBlocks] does the
+// same for a run of blocks with fewer commits (import, reindex). Readers
+// ([Chain.Tip], [Chain.BestHeader], [Chain.NodeByHash], [Chain.NodeAt],
+// [Chain.Block], [Chain.Coin], ...) may run at any time alongside them.
+//
+// # What peers can make a Chain hold
+//
+// Every peer may be hostile, so what the data a peer sends can make the
+// chain keep is bounded (design.md §6, in the way Bitcoin Core does it):
+//
+//   - Headers are stored only on a chain with at least the work threshold
+//     ([Chain.WorkThreshold]: the tip's work less [ThresholdBlocks] blocks'
+//     worth at the tip's difficulty). Below it a HeaderSync holds them,
+//     checked, in memory: at most [MaxSyncHeaders] (~3.5 MB) per peer and
+//     [MaxSyncHeadersTotal] (~28 MB) for all peers together.
+//   - A block nobody asked for is stored only if its chain has at least the
+//     tip's work and it is at most [MaxUnrequestedAhead] blocks above the tip.
+//   - A block whose parent is unknown is held (orphan pool) only after its
+//     proof of work, merkle root and the other context-free rules are
+//     checked ([CheckBlock]), and only when it came through ProcessBlock or
+//     AcceptBlocks (the p2p layer sends those only blocks it asked for; an
+//     import, blocks in file order); the pool is bounded in count and bytes
+//     ([Options.MaxOrphans], [Options.MaxOrphanBytes], [DefaultMaxOrphanBytes]).
+//   - Header-only index entries off the active chain whose work falls below
+//     the threshold, and that no kept entry descends from, are pruned from
+//     memory and the store as the tip moves on, so stale side branches do
+//     not stay. Entries with stored bodies are kept.
 //
 // # Index nodes
 //
-// Every accepted header has a [Node]: hash, header, parent, height, chain
-// work, arrival order and where its body is stored. A Node's fields are
-// fixed once it exists, except Status and Pos, which change under the
-// chain's lock as the chain learns about the block; read the status of a
-// node through [Chain.Status]. [Node.Ancestor] is logarithmic (skip
-// pointers, as in Bitcoin Core).
+// Every stored header has a [Node] (until pruned): hash, header, parent,
+// height, chain work, arrival order and where its body is stored. A Node's
+// fields are fixed once it exists, except Status and Pos, which change
+// under the chain's lock as the chain learns about the block; read the
+// status of a node through [Chain.Status]. [Node.Ancestor] is logarithmic
+// (skip pointers, as in Bitcoin Core).
 //
 // # Concurrency: two locks
 //
@@ -73,8 +101,11 @@
 // Consensus rejections wrap [ErrInvalidBlock] or [ErrInvalidTx] through a
 // [*RuleError] that names the [Rule] (Bitcoin Core's reject reasons, so logs
 // compare); [RuleOf] extracts it. [ErrUnknownParent] (the parent is not
-// known yet), [ErrDuplicate] (already known) and [ErrNotFound] are not
-// faults of the data. [ErrNetwork] is a data directory of another network.
+// known yet), [ErrDuplicate] (already known), [ErrNotFound], [ErrNotUseful]
+// (ignored: cannot make the best chain), [ErrLowWork] (headers held below
+// the work threshold) and [ErrTooManyHeaders] (a HeaderSync's bound was
+// reached) are not faults of the data. [ErrNetwork] is a data directory of
+// another network.
 // Anything else (wrapping chain/store's errors, [store.ErrCorrupt] among
 // them) is the node's own failure, not the peer's.
 //

@@ -27,6 +27,12 @@ var (
 	// cannot make the best chain was ignored; nothing of it is stored or
 	// held. Not a fault of the data.
 	ErrNotUseful = errors.New("chain: not useful")
+	// ErrLowWork: headers below the anti-DoS work threshold are held (not
+	// stored) until more of their chain arrives; see HeaderSync.
+	ErrLowWork = errors.New("chain: headers below the work threshold held; more needed")
+	// ErrTooManyHeaders: a HeaderSync would hold more low-work headers than
+	// its bound (or all of them together more than theirs); it dropped them.
+	ErrTooManyHeaders = errors.New("chain: too many low-work headers held")
 )
 
 // Rule names a consensus rule. The names follow Bitcoin Core's reject reasons

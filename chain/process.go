@@ -20,6 +20,7 @@ type pendingBatch struct {
 	bodies    map[*Node][]byte
 	bodyBytes int
 	dirty     map[*Node]struct{}
+	pruned    []sha256d.Hash // index entries to delete (before dirty ones are written)
 	moves     []move
 	events    []Event
 	since     time.Time // when the first change was added
@@ -97,6 +98,8 @@ func (c *Chain) load() error {
 	if err := c.activate(commitEvery); err != nil {
 		return err
 	}
+	c.prunedAt = c.Tip().Height
+	c.prune()
 	return c.commit()
 }
 
@@ -241,16 +244,23 @@ func (c *Chain) acceptHeader(h *wire.Header) (*Node, error) {
 		return nil, err
 	}
 	n := newNode(h, hash, parent)
+	c.addHeader(n)
+	return n, nil
+}
+
+// addHeader puts a checked header's node into the index (under mu).
+func (c *Chain) addHeader(n *Node) {
 	c.seq++
 	n.Seq = c.seq
-	c.index[hash] = n
+	c.index[n.Hash] = n
 	c.pending.dirty[n] = struct{}{}
 	c.considerBest(n)
-	return n, nil
 }
 
 // ProcessHeaders accepts headers in order (as a headers message brings them)
 // and returns the index entry of the last. It stops at the first that fails.
+// It applies no work threshold: it is for headers from a source the caller
+// trusts (tests, tools). Headers from peers go through a HeaderSync.
 func (c *Chain) ProcessHeaders(hs []wire.Header) (*Node, error) {
 	c.procMu.Lock()
 	defer c.procMu.Unlock()
@@ -321,7 +331,7 @@ const (
 // dueForCommit reports whether the pending batch should be committed now.
 func (c *Chain) dueForCommit() bool {
 	p := c.pending
-	if len(p.moves) == 0 && len(p.bodies) == 0 && len(p.dirty) == 0 {
+	if len(p.moves) == 0 && len(p.bodies) == 0 && len(p.dirty) == 0 && len(p.pruned) == 0 {
 		return false
 	}
 	c.mu.RLock()
@@ -729,8 +739,9 @@ func (c *Chain) disconnectTip() error {
 // the events are delivered. A failed commit leaves memory ahead of the disk,
 // so the chain refuses further work until reopened.
 func (c *Chain) commit() error {
+	c.maybePrune()
 	p := c.pending
-	if len(p.bodies) == 0 && len(p.dirty) == 0 && len(p.moves) == 0 {
+	if len(p.bodies) == 0 && len(p.dirty) == 0 && len(p.moves) == 0 && len(p.pruned) == 0 {
 		return nil
 	}
 	fail := func(err error) error {
@@ -779,6 +790,9 @@ func (c *Chain) commit() error {
 		b.SetTip(store.Tip{Hash: tip.Hash, Height: tip.Height})
 	}
 	c.mu.RLock()
+	for _, h := range p.pruned {
+		b.DeleteIndex(h) // first: a header pruned and stored again is written below
+	}
 	for n := range p.dirty {
 		e := n.entry()
 		b.PutIndex(n.Hash, &e)

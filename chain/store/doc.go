@@ -19,6 +19,7 @@
 //	"V"                          schema version (1 byte)
 //	"T"                          tip of the active chain: hash (32) | height uint32 BE
 //	"i" | hash (32)              block index entry (IndexEntry): header | height | status | seq | file | offset | size
+//	                             (deleted again when package chain prunes a header-only side branch)
 //	"h" | height uint32 BE       hash of the active chain's block at that height
 //	"c" | txid (32) | n uint32 BE  unspent output (Coin): uvarint(height<<1 | coinbase) | uvarint(value) | script
 //	"u" | hash (32)              undo record (Undo) of a connected block

@@ -351,6 +351,10 @@ func (b *Batch) set(key []byte, rec interface{ AppendBinary([]byte) ([]byte, err
 // PutIndex writes a block index entry.
 func (b *Batch) PutIndex(hash sha256d.Hash, e *IndexEntry) { b.set(indexKey(&hash), e) }
 
+// DeleteIndex removes a block index entry (a header the chain no longer
+// keeps: a side branch that fell too far behind).
+func (b *Batch) DeleteIndex(hash sha256d.Hash) { b.keep(b.b.Delete(indexKey(&hash), nil)) }
+
 // PutCoin adds an unspent output.
 func (b *Batch) PutCoin(op wire.OutPoint, c *Coin) { b.set(coinKey(&op), c) }
 

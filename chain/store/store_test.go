@@ -77,6 +77,31 @@ func TestRecordsRoundTrip(t *testing.T) {
 	}
 }
 
+func TestDeleteIndex(t *testing.T) {
+	db := open(t, vfs.NewMem())
+	defer closeDB(t, db)
+	keep := IndexEntry{Header: wire.Header{Nonce: 1}, Height: 1}
+	drop := IndexEntry{Header: wire.Header{Nonce: 2}, Height: 1}
+	b := db.NewBatch()
+	b.PutIndex(keep.Header.Hash(), &keep)
+	b.PutIndex(drop.Header.Hash(), &drop)
+	if err := b.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	b = db.NewBatch()
+	b.DeleteIndex(drop.Header.Hash())
+	if err := b.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	var left []sha256d.Hash
+	if err := db.ForEachIndex(func(h sha256d.Hash, _ IndexEntry) error { left = append(left, h); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(left) != 1 || left[0] != keep.Header.Hash() {
+		t.Fatalf("index holds %v after deleting one of two entries", left)
+	}
+}
+
 func TestBlockFiles(t *testing.T) {
 	fs := vfs.NewMem()
 	db := open(t, fs)
