@@ -30,18 +30,38 @@ const (
 	buildTimeout = 10 * time.Minute
 )
 
-// buildBinaries builds the renga binary (a failure fails the test) and btcd (a
-// failure skips it) into a temporary directory and returns their paths.
-func buildBinaries(t *testing.T) (btcd, renga string) {
+// buildBinaries returns the paths of the renga binary, built from the current
+// tree (a failure fails the test), and of btcd (a failure skips it). Both are
+// built once per run of the test binary, into the run's shared directory (see
+// TestMain), so that every test and benchmark runs the same programs.
+func buildBinaries(t testing.TB) (btcd, renga string) {
 	t.Helper()
+	shared.buildOnce.Do(func() { shared.btcd, shared.renga, shared.buildSkip, shared.buildFail = build(t) })
+	if shared.buildFail != "" {
+		t.Fatal(shared.buildFail)
+	}
+	if shared.buildSkip != "" {
+		t.Skip(shared.buildSkip)
+	}
+	return shared.btcd, shared.renga
+}
+
+// build builds renga and btcd into the shared directory. It returns a reason
+// to skip (btcd cannot be built) or to fail (renga cannot be built) instead of
+// calling Skip or Fatal, so that buildBinaries can give every later caller
+// the same verdict.
+func build(t testing.TB) (btcd, renga, skip, fail string) {
 	goBin, err := exec.LookPath("go")
 	if err != nil {
-		t.Skipf("interop: no go command to build btcd and renga with: %v", err)
+		return "", "", fmt.Sprintf("interop: no go command to build btcd and renga with: %v", err), ""
 	}
-	dir := t.TempDir()
+	dir, err := os.MkdirTemp(shared.dir, "bin")
+	if err != nil {
+		return "", "", "", fmt.Sprintf("interop: %v", err)
+	}
 	renga = filepath.Join(dir, "renga")
 	if out, err := goCommand(t, goBin, "", nil, "build", "-o", renga, "github.com/renga-p2p/renga/cmd/renga"); err != nil {
-		t.Fatalf("interop: go build renga: %v\n%s", err, out)
+		return "", "", "", fmt.Sprintf("interop: go build renga: %v\n%s", err, out)
 	}
 
 	// First in this module, so that its go.mod and go.sum pin every btcd
@@ -52,26 +72,26 @@ func buildBinaries(t *testing.T) (btcd, renga string) {
 	btcd = filepath.Join(dir, "btcd")
 	inModule, errModule := goCommand(t, goBin, "", nil, "build", "-mod=readonly", "-o", btcd, "github.com/btcsuite/btcd")
 	if errModule == nil {
-		return btcd, renga
+		return btcd, renga, "", ""
 	}
 	version, err := goCommand(t, goBin, "", nil, "list", "-m", "-f", "{{.Version}}", "github.com/btcsuite/btcd")
 	if err != nil {
-		t.Skipf("interop: btcd cannot be built: go build in the fuzz module: %v: %s; go list -m btcd: %v: %s",
-			errModule, firstLines(inModule, 3), err, firstLines(version, 3))
+		return "", "", fmt.Sprintf("interop: btcd cannot be built: go build in the fuzz module: %v: %s; go list -m btcd: %v: %s",
+			errModule, firstLines(inModule, 3), err, firstLines(version, 3)), ""
 	}
 	pkg := "github.com/btcsuite/btcd@" + strings.TrimSpace(version)
 	installed, errInstall := goCommand(t, goBin, dir, []string{"GOBIN=" + dir}, "install", pkg)
 	if errInstall != nil {
-		t.Skipf("interop: btcd cannot be built: go build in the fuzz module: %v: %s; go install %s: %v: %s",
-			errModule, firstLines(inModule, 3), pkg, errInstall, firstLines(installed, 5))
+		return "", "", fmt.Sprintf("interop: btcd cannot be built: go build in the fuzz module: %v: %s; go install %s: %v: %s",
+			errModule, firstLines(inModule, 3), pkg, errInstall, firstLines(installed, 5)), ""
 	}
 	t.Logf("btcd built with go install %s (the fuzz module's go.sum lacks btcd's command dependencies)", pkg)
-	return btcd, renga
+	return btcd, renga, "", ""
 }
 
 // goCommand runs the go command in dir (the package's directory when empty)
 // with extra environment variables and returns its combined output.
-func goCommand(t *testing.T, goBin, dir string, env []string, args ...string) (string, error) {
+func goCommand(t testing.TB, goBin, dir string, env []string, args ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(t.Context(), buildTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, goBin, args...)
@@ -91,7 +111,7 @@ func firstLines(s string, n int) string {
 
 // freePorts returns n distinct TCP ports free on 127.0.0.1 at the time of the
 // call. All are held open together so that they differ.
-func freePorts(t *testing.T, n int) []int {
+func freePorts(t testing.TB, n int) []int {
 	t.Helper()
 	ports := make([]int, 0, n)
 	for range n {
@@ -107,16 +127,18 @@ func freePorts(t *testing.T, n int) []int {
 
 // process is a program started by the test and stopped when the test ends.
 type process struct {
-	name string
-	log  string
-	done chan struct{}
-	err  error // Wait's result, valid once done is closed
+	name   string
+	log    string
+	pid    int
+	cancel context.CancelFunc // sends SIGINT (Cmd.Cancel)
+	done   chan struct{}
+	err    error // Wait's result, valid once done is closed
 }
 
 // startProcess starts bin with extra environment variables env and its stdout
-// and stderr in logPath. At the end of the test it is sent SIGINT, killed
-// after stopGrace if still running, and waited for.
-func startProcess(t *testing.T, name, logPath string, env []string, bin string, args ...string) *process {
+// and stderr in logPath. At the end of the test it is stopped (see stop) if
+// it is still running.
+func startProcess(t testing.TB, name, logPath string, env []string, bin string, args ...string) *process {
 	t.Helper()
 	f, err := os.Create(logPath)
 	if err != nil {
@@ -135,21 +157,26 @@ func startProcess(t *testing.T, name, logPath string, env []string, bin string, 
 		t.Fatalf("interop: start %s: %v", name, err)
 	}
 	t.Logf("started %s (pid %d): %s %s", name, cmd.Process.Pid, filepath.Base(bin), strings.Join(args, " "))
-	p := &process{name: name, log: logPath, done: make(chan struct{})}
+	p := &process{name: name, log: logPath, pid: cmd.Process.Pid, cancel: cancel, done: make(chan struct{})}
 	go func() {
 		p.err = cmd.Wait()
+		_ = f.Close()
 		close(p.done)
 	}()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-p.done:
-		case <-time.After(stopGrace + 5*time.Second):
-			t.Errorf("interop: %s (pid %d) still running %v after it was told to stop", name, cmd.Process.Pid, stopGrace+5*time.Second)
-		}
-		_ = f.Close()
-	})
+	t.Cleanup(func() { p.stop(t) })
 	return p
+}
+
+// stop sends the process SIGINT, has it killed after stopGrace if it is still
+// running, and waits for it to end. It may be called more than once.
+func (p *process) stop(t testing.TB) {
+	t.Helper()
+	p.cancel()
+	select {
+	case <-p.done:
+	case <-time.After(stopGrace + 5*time.Second):
+		t.Errorf("interop: %s (pid %d) still running %v after it was told to stop", p.name, p.pid, stopGrace+5*time.Second)
+	}
 }
 
 // exited reports whether the process has ended, and how.
@@ -165,7 +192,7 @@ func (p *process) exited() (bool, error) {
 // waitUntil polls cond every pollTick until it reports true, and fails the
 // test if that takes longer than timeout or one of procs exits first. cond
 // describes the state it saw, for the failure message.
-func waitUntil(t *testing.T, timeout time.Duration, what string, cond func() (bool, string), procs ...*process) {
+func waitUntil(t testing.TB, timeout time.Duration, what string, cond func() (bool, string), procs ...*process) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	tick := time.NewTicker(pollTick)
@@ -195,7 +222,7 @@ func waitUntil(t *testing.T, timeout time.Duration, what string, cond func() (bo
 
 // dumpLogsOnFailure registers a cleanup that, if the test failed, prints the
 // end of each log and every warning or error line of btcd's.
-func dumpLogsOnFailure(t *testing.T, logs ...string) {
+func dumpLogsOnFailure(t testing.TB, logs ...string) {
 	t.Cleanup(func() {
 		if !t.Failed() {
 			return
