@@ -28,6 +28,9 @@ type Options struct {
 	// MaxOrphanBytes bounds the memory those blocks hold (serialized size
 	// plus decoded structures). Zero means DefaultMaxOrphanBytes.
 	MaxOrphanBytes int
+	// SigCacheBytes bounds the signature cache shared by block validation
+	// and the mempool. Zero means DefaultSigCacheBytes; negative, no cache.
+	SigCacheBytes int
 }
 
 func (o Options) withDefaults() Options {
@@ -42,6 +45,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxOrphanBytes == 0 {
 		o.MaxOrphanBytes = DefaultMaxOrphanBytes
+	}
+	if o.SigCacheBytes == 0 {
+		o.SigCacheBytes = DefaultSigCacheBytes
 	}
 	if o.Store.Logger == nil {
 		o.Store.Logger = o.Logger
@@ -103,6 +109,8 @@ type Chain struct {
 	// prunedAt is the tip height at the last prune of low-work side branches.
 	prunedAt int32
 
+	sigCache *SigCache // nil when Options.SigCacheBytes < 0
+
 	view    *utxoView
 	pending *pendingBatch
 	broken  error // a failed commit leaves memory and disk apart: refuse work
@@ -134,6 +142,9 @@ func Open(dir string, p *Params, opts Options) (*Chain, error) {
 		view:       newUTXOView(db),
 		reasons:    make(map[*Node]error),
 	}
+	if opts.SigCacheBytes > 0 {
+		c.sigCache = NewSigCache(opts.SigCacheBytes)
+	}
 	if err := c.load(); err != nil {
 		return nil, errors.Join(err, db.Close())
 	}
@@ -155,6 +166,12 @@ func (c *Chain) Close() error {
 	}
 	return errors.Join(err, c.db.Close())
 }
+
+// SigCache returns the signature cache block validation uses (nil if
+// Options turned it off), for the mempool to share: a transaction whose
+// signatures it checked costs no second verification when it comes in a
+// block.
+func (c *Chain) SigCache() *SigCache { return c.sigCache }
 
 // Orphans returns how many blocks wait for an unknown parent and the memory
 // they hold (see Options.MaxOrphans and Options.MaxOrphanBytes).

@@ -138,7 +138,7 @@ func (c *Chain) connectBlock(b *wire.Block, node *Node, view *utxoView) (*store.
 		return nil, blockErr(RuleCBAmount, "coinbase pays %d, subsidy plus fees is %d", cbOut, limit)
 	}
 
-	if err := verifyScripts(checks, flags); err != nil {
+	if err := verifyScripts(checks, flags, c.sigCache); err != nil {
 		return nil, err
 	}
 
@@ -197,10 +197,10 @@ const parallelScriptThreshold = 4
 // verifyScripts checks every input's script, on all cores for large blocks,
 // and returns the error of a failing input (the first in block order when run
 // inline; in parallel the workers stop at the first failure they see).
-func verifyScripts(checks []scriptCheck, flags ScriptFlags) error {
+func verifyScripts(checks []scriptCheck, flags ScriptFlags, cache *SigCache) error {
 	if len(checks) < parallelScriptThreshold || runtime.GOMAXPROCS(0) == 1 {
 		for _, ch := range checks {
-			if err := VerifyInput(ch.tx, ch.input, ch.script, flags); err != nil {
+			if err := VerifyInputCached(ch.tx, ch.input, ch.script, flags, cache); err != nil {
 				return asBlockErr(err, ch.txIdx)
 			}
 		}
@@ -218,7 +218,7 @@ func verifyScripts(checks []scriptCheck, flags ScriptFlags) error {
 					return
 				}
 				ch := checks[k]
-				if err := VerifyInput(ch.tx, ch.input, ch.script, flags); err != nil {
+				if err := VerifyInputCached(ch.tx, ch.input, ch.script, flags, cache); err != nil {
 					errs[k] = asBlockErr(err, ch.txIdx)
 					failed.Store(true)
 				}

@@ -48,6 +48,10 @@
 //     AcceptBlocks (the p2p layer sends those only blocks it asked for; an
 //     import, blocks in file order); the pool is bounded in count and bytes
 //     ([Options.MaxOrphans], [Options.MaxOrphanBytes], [DefaultMaxOrphanBytes]).
+//   - Signatures are verified once: a [SigCache] ([Chain.SigCache], bounded
+//     by [Options.SigCacheBytes], [DefaultSigCacheBytes]) remembers those
+//     that verified, shared with the mempool, so a block of transactions the
+//     mempool accepted costs no second ECDSA verification.
 //   - Header-only index entries off the active chain whose work falls below
 //     the threshold, and that no kept entry descends from, are pruned from
 //     memory and the store as the tip moves on, so stale side branches do

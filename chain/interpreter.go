@@ -42,6 +42,14 @@ const StandardScriptFlags = VerifyDERSig | VerifyLowS | VerifyStrictEnc | Verify
 // its CHECKSIG (FindAndDelete of the signature, the legacy signature hash,
 // lax DER unless VerifyDERSig). Failures wrap ErrInvalidTx with RuleScript.
 func VerifyInput(tx *wire.Tx, idx int, scriptPubKey []byte, flags ScriptFlags) error {
+	return VerifyInputCached(tx, idx, scriptPubKey, flags, nil)
+}
+
+// VerifyInputCached is VerifyInput with its signature check answered by
+// cache when the same signature verified before, and remembered there when
+// it verifies (a nil cache is VerifyInput). The block validation of a Chain
+// and its mempool share the chain's cache ([Chain.SigCache]).
+func VerifyInputCached(tx *wire.Tx, idx int, scriptPubKey []byte, flags ScriptFlags, cache *SigCache) error {
 	class, key := Classify(scriptPubKey)
 	if class != PayToPubKey && class != PayToPubKeyHash {
 		return txErr(RuleUnsupported, "input %d spends a %s output", idx, class)
@@ -112,7 +120,7 @@ func VerifyInput(tx *wire.Tx, idx int, scriptPubKey []byte, flags ScriptFlags) e
 	}
 	pubKey, sig := stack[len(stack)-1], stack[len(stack)-2]
 	stack = stack[:len(stack)-2]
-	ok, err := checkSig(tx, idx, sig, pubKey, scriptPubKey, flags)
+	ok, err := checkSig(tx, idx, sig, pubKey, scriptPubKey, flags, cache)
 	if err != nil {
 		return fail("%v", err)
 	}
@@ -129,7 +137,7 @@ func VerifyInput(tx *wire.Tx, idx int, scriptPubKey []byte, flags ScriptFlags) e
 // checkSig is OP_CHECKSIG for legacy scripts. An encoding the flags forbid is
 // an error (the script fails); a signature that simply does not verify is
 // false (and an error only under NULLFAIL when it is not empty).
-func checkSig(tx *wire.Tx, idx int, sig, pubKey, scriptCode []byte, flags ScriptFlags) (bool, error) {
+func checkSig(tx *wire.Tx, idx int, sig, pubKey, scriptCode []byte, flags ScriptFlags, cache *SigCache) (bool, error) {
 	code := findAndDelete(scriptCode, sig)
 	if len(sig) > 0 {
 		if flags&(VerifyDERSig|VerifyLowS|VerifyStrictEnc) != 0 && !secp.IsStrictDER(sig) {
@@ -151,7 +159,7 @@ func checkSig(tx *wire.Tx, idx int, sig, pubKey, scriptCode []byte, flags Script
 		return false, nil
 	}
 	hash := SignatureHash(code, tx, idx, uint32(sig[len(sig)-1]))
-	ok := secp.Verify(pubKey, sig[:len(sig)-1], hash)
+	ok := cache.Verify(pubKey, sig[:len(sig)-1], hash)
 	if !ok && flags&VerifyNullFail != 0 {
 		return false, fmt.Errorf("failing signature is not empty (NULLFAIL)")
 	}
