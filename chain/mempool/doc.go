@@ -20,7 +20,24 @@
 //   - Orphans (transactions whose inputs are not known yet) are kept in a
 //     bounded pool and retried when a parent arrives.
 //   - Bounded size: past [Config.MaxBytes], the transactions with the lowest
-//     fee rate are evicted, with everything that spends them.
+//     fee rate are evicted, with everything that spends them (a heap keeps
+//     them in that order: an eviction costs O(log n), not a sort).
+//   - Recent rejects: a transaction refused for what it is (invalid,
+//     non-standard, too low a fee, a conflict, the pool full) is remembered
+//     until the tip changes and refused again without validation
+//     ([ErrRecentlyRejected]); [Pool.RecentlyRejected] lets the p2p layer
+//     skip asking for it. At most 120,000 are remembered (~2 MB).
+//
+// # Validation and the lock
+//
+// The signatures of a transaction are checked with no lock held, through the
+// chain's signature cache (chain.SigCache): what the pool verified, block
+// validation does not verify again. The other checks read the pool and the
+// chain under the read lock before, and again under the write lock, as the
+// transaction is inserted, if the pool or the tip changed in between (the
+// scripts are checked again only if the coins they spend differ). So a large
+// transaction whose last signature fails costs its validation time to no
+// other caller.
 //
 // # Chain events
 //
@@ -33,8 +50,9 @@
 //
 // Consensus failures wrap chain.ErrInvalidTx; policy refusals wrap
 // [ErrNonStandard], [ErrLowFee], [ErrConflict], [ErrDuplicate] (with
-// [ErrConfirmed] too for a transaction already in the chain), [ErrFull];
-// [ErrOrphan] means the transaction was kept waiting for its parents.
+// [ErrConfirmed] too for a transaction already in the chain), [ErrFull],
+// [ErrRecentlyRejected]; [ErrOrphan] means the transaction was kept waiting
+// for its parents.
 //
 // # Concurrency
 //

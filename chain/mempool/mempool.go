@@ -1,6 +1,8 @@
 package mempool
 
 import (
+	"bytes"
+	"container/heap"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -26,6 +28,9 @@ var (
 	ErrFull      = errors.New("mempool: full, and the fee rate is too low to stay")
 	ErrOrphan    = errors.New("mempool: inputs unknown; kept as an orphan")
 	ErrCoinbase  = errors.New("mempool: coinbase transactions are not relayed")
+	// ErrRecentlyRejected: the transaction was refused since the tip last
+	// changed, and is refused again without being validated.
+	ErrRecentlyRejected = errors.New("mempool: rejected recently; not validated again")
 )
 
 // Policy limits.
@@ -78,6 +83,10 @@ type Entry struct {
 	Height  int32 // tip height when it was added
 	parents []*Entry
 	kids    []*Entry
+
+	rate    int64  // FeeRate, fixed at creation: the eviction order compares it often
+	seq     uint64 // arrival order: among equal fee rates the newest goes first
+	heapIdx int    // place in Pool.byRate
 }
 
 // FeeRate is the fee per 1,000 bytes.
@@ -93,6 +102,18 @@ type Pool struct {
 	spends  map[wire.OutPoint]*Entry // which pool transaction spends an outpoint
 	bytes   int
 	orphans *orphans
+	byRate  rateHeap // every entry, lowest fee rate (the next to evict) first
+	seq     uint64   // entries made
+	// gen counts changes to txs and spends, so that a transaction checked
+	// under the read lock can tell, under the write lock, whether what the
+	// checks read has moved.
+	gen uint64
+
+	rejects *recentRejects
+
+	// testHookVerify, if set (by this package's tests), runs as scripts
+	// are about to be verified.
+	testHookVerify func()
 
 	subMu     sync.Mutex
 	listeners []func(*Entry)
@@ -107,6 +128,7 @@ func New(c *chain.Chain, cfg Config) *Pool {
 		txs:     make(map[sha256d.Hash]*Entry),
 		spends:  make(map[wire.OutPoint]*Entry),
 		orphans: newOrphans(cfg.MaxOrphans),
+		rejects: newRecentRejects(maxRecentRejects),
 	}
 	c.Subscribe(p.onChainEvent)
 	return p
@@ -133,84 +155,189 @@ func (p *Pool) notify(accepted []*Entry) {
 
 // Accept validates tx and adds it to the pool, then retries orphans it makes
 // whole. It returns the entry, or why the transaction was refused.
+//
+// The signatures are checked with no lock held: a large transaction whose
+// last signature fails costs its validation time to nobody else. The checks
+// that read the pool and the chain run under the read lock before, and again
+// under the write lock if the pool or the tip changed in between (the
+// scripts are checked again then only if the coins spent are not the same).
+// A transaction refused for what it is (invalid, non-standard, too low a
+// fee, a conflict) is remembered until the tip changes and refused again
+// with ErrRecentlyRejected without being validated; see RecentlyRejected.
 func (p *Pool) Accept(tx *wire.Tx) (*Entry, error) {
-	p.mu.Lock()
-	e, accepted, err := p.acceptWithOrphans(tx)
-	p.mu.Unlock()
-	p.notify(accepted)
-	return e, err
-}
-
-// acceptWithOrphans accepts tx (keeping it as an orphan if its inputs are
-// unknown) and then the orphans it completes; accepted lists them all.
-func (p *Pool) acceptWithOrphans(tx *wire.Tx) (e *Entry, accepted []*Entry, err error) {
-	e, err = p.accept(tx)
+	e, err := p.acceptOne(tx)
+	var accepted []*Entry
 	switch {
 	case err == nil:
 		accepted = append(accepted, e)
 		accepted = append(accepted, p.acceptOrphansOf(e.TxID)...)
 	case errors.Is(err, ErrOrphan):
+		p.mu.Lock()
 		p.orphans.add(tx)
+		p.mu.Unlock()
 	}
-	return e, accepted, err
+	p.notify(accepted)
+	return e, err
 }
+
+// RecentlyRejected reports whether the transaction was refused (for what it
+// is, not for missing parents) since the tip last changed, so that a peer's
+// announcement of it need not be followed (Bitcoin Core's recent rejects).
+// The memory is bounded (maxRecentRejects) and forgets the oldest first.
+func (p *Pool) RecentlyRejected(txid sha256d.Hash) bool { return p.rejects.has(txid) }
 
 // acceptOrphansOf retries the orphans that spend txid (and their own orphans).
 func (p *Pool) acceptOrphansOf(txid sha256d.Hash) []*Entry {
 	var accepted []*Entry
 	queue := []sha256d.Hash{txid}
 	for len(queue) > 0 {
-		for _, o := range p.orphans.spending(queue[0]) {
-			if e, err := p.accept(o); err == nil {
-				p.orphans.remove(e.TxID)
+		p.mu.Lock()
+		kids := p.orphans.spending(queue[0])
+		p.mu.Unlock()
+		queue = queue[1:]
+		for _, o := range kids {
+			e, err := p.acceptOne(o)
+			if errors.Is(err, ErrOrphan) {
+				continue // other parents still missing
+			}
+			p.mu.Lock()
+			p.orphans.remove(o.TxID())
+			p.mu.Unlock()
+			if err == nil {
 				accepted = append(accepted, e)
 				queue = append(queue, e.TxID)
-			} else if !errors.Is(err, ErrOrphan) {
-				p.orphans.remove(o.TxID())
 			}
 		}
-		queue = queue[1:]
 	}
 	return accepted
 }
 
-// accept is Accept's validation and insertion, under the lock.
-func (p *Pool) accept(tx *wire.Tx) (*Entry, error) {
+// checked is what the checks found out about a transaction: what it takes
+// to insert it, and what they read it from.
+type checked struct {
+	txid    sha256d.Hash
+	size    int
+	fee     int64
+	coins   []store.Coin // what each input spends
+	parents []*Entry
+	tip     *chain.Node
+	gen     uint64
+}
+
+// acceptOne validates tx and inserts it (see Accept; orphans are the
+// caller's business).
+func (p *Pool) acceptOne(tx *wire.Tx) (*Entry, error) {
 	txid := tx.TxID()
+	if p.rejects.has(txid) {
+		return nil, fmt.Errorf("%w: %s", ErrRecentlyRejected, txid)
+	}
+	p.mu.RLock()
+	ck, err := p.check(tx, txid)
+	p.mu.RUnlock()
+	if err == nil {
+		err = p.verifyScripts(tx, ck.coins)
+	}
+	if err != nil {
+		p.noteRejected(txid, err)
+		return nil, err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if ck.gen != p.gen || ck.tip != p.chain.Tip() {
+		again, err := p.check(tx, txid)
+		if err == nil && !sameScripts(ck.coins, again.coins) {
+			err = p.verifyScripts(tx, again.coins) // rare: a reorganization changed a coin
+		}
+		if err != nil {
+			p.noteRejected(txid, err)
+			return nil, err
+		}
+		ck = again
+	}
+	e := &Entry{Tx: tx, TxID: txid, Size: ck.size, Fee: ck.fee, Added: p.cfg.Now(), Height: ck.tip.Height, parents: ck.parents}
+	e.rate = e.FeeRate()
+	p.insert(e)
+	if p.bytes > p.cfg.MaxBytes {
+		p.evict()
+		if _, ok := p.txs[txid]; !ok {
+			err := fmt.Errorf("%w: fee rate %d", ErrFull, e.rate)
+			p.noteRejected(txid, err)
+			return nil, err
+		}
+	}
+	return e, nil
+}
+
+// noteRejected remembers a transaction refused for what it is. Missing
+// parents (ErrOrphan), duplicates and the node's own failures are not such
+// refusals.
+func (p *Pool) noteRejected(txid sha256d.Hash, err error) {
+	for _, class := range []error{chain.ErrInvalidTx, ErrNonStandard, ErrLowFee, ErrConflict, ErrFull, ErrCoinbase} {
+		if errors.Is(err, class) {
+			p.rejects.add(txid)
+			return
+		}
+	}
+}
+
+// verifyScripts checks every input's script, with the chain's signature
+// cache: what verifies here is not verified again when the block comes.
+func (p *Pool) verifyScripts(tx *wire.Tx, coins []store.Coin) error {
+	if p.testHookVerify != nil {
+		p.testHookVerify()
+	}
+	cache := p.chain.SigCache()
+	for i := range tx.Inputs {
+		if err := chain.VerifyInputCached(tx, i, coins[i].Script, chain.StandardScriptFlags, cache); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// sameScripts reports whether two checks found the same scripts to spend.
+func sameScripts(a, b []store.Coin) bool {
+	return slices.EqualFunc(a, b, func(x, y store.Coin) bool { return bytes.Equal(x.Script, y.Script) })
+}
+
+// check applies every rule but the scripts, under the read lock (or the
+// write lock).
+func (p *Pool) check(tx *wire.Tx, txid sha256d.Hash) (checked, error) {
+	ck := checked{txid: txid, gen: p.gen}
 	if _, ok := p.txs[txid]; ok {
-		return nil, fmt.Errorf("%w: %s", ErrDuplicate, txid)
+		return ck, fmt.Errorf("%w: %s", ErrDuplicate, txid)
 	}
 	if tx.IsCoinbase() {
-		return nil, ErrCoinbase
+		return ck, ErrCoinbase
 	}
 	if err := chain.CheckTransaction(tx); err != nil {
-		return nil, err
+		return ck, err
 	}
-	size := tx.SerializeSize()
-	if err := standard(tx, size); err != nil {
-		return nil, err
+	ck.size = tx.SerializeSize()
+	if err := standard(tx, ck.size); err != nil {
+		return ck, err
 	}
 	tip := p.chain.Tip()
+	ck.tip = tip
 	height := tip.Height + 1
 	params := p.chain.Params()
 	if !chain.IsFinal(tx, height, tip.MedianTimePast()) {
-		return nil, fmt.Errorf("%w: not final", ErrNonStandard)
+		return ck, fmt.Errorf("%w: not final", ErrNonStandard)
 	}
 	// Inputs: from the pool (unconfirmed parents) or the chain.
 	var in int64
-	var parents []*Entry
-	coins := make([]store.Coin, len(tx.Inputs))
+	ck.coins = make([]store.Coin, len(tx.Inputs))
 	missing := false
 	for i := range tx.Inputs {
 		op := tx.Inputs[i].PrevOut
 		if other, ok := p.spends[op]; ok {
-			return nil, fmt.Errorf("%w: %s is spent by %s", ErrConflict, op, other.TxID)
+			return ck, fmt.Errorf("%w: %s is spent by %s", ErrConflict, op, other.TxID)
 		}
 		if parent, ok := p.txs[op.Hash]; ok && int(op.Index) < len(parent.Tx.Outputs) {
 			out := parent.Tx.Outputs[op.Index]
-			coins[i] = store.Coin{Value: out.Value, Script: out.ScriptPubKey, Height: height}
-			if !slices.Contains(parents, parent) {
-				parents = append(parents, parent)
+			ck.coins[i] = store.Coin{Value: out.Value, Script: out.ScriptPubKey, Height: height}
+			if !slices.Contains(ck.parents, parent) {
+				ck.parents = append(ck.parents, parent)
 			}
 		} else {
 			coin, err := p.chain.Coin(op)
@@ -219,52 +346,39 @@ func (p *Pool) accept(tx *wire.Tx) (*Entry, error) {
 				continue
 			}
 			if err != nil {
-				return nil, err
+				return ck, err
 			}
-			coins[i] = coin
+			ck.coins[i] = coin
 		}
-		if coins[i].Coinbase && !params.Mature(coins[i].Height, height) {
-			return nil, fmt.Errorf("%w: %s spends immature coinbase %s", chain.ErrInvalidTx, txid, op)
+		if ck.coins[i].Coinbase && !params.Mature(ck.coins[i].Height, height) {
+			return ck, fmt.Errorf("%w: %s spends immature coinbase %s", chain.ErrInvalidTx, txid, op)
 		}
-		in += coins[i].Value
+		in += ck.coins[i].Value
 	}
 	if missing {
 		// Already confirmed? Then it is not an orphan but a duplicate.
 		if _, err := p.chain.Coin(wire.OutPoint{Hash: txid, Index: 0}); err == nil {
-			return nil, fmt.Errorf("%w: %w: %s", ErrDuplicate, ErrConfirmed, txid)
+			return ck, fmt.Errorf("%w: %w: %s", ErrDuplicate, ErrConfirmed, txid)
 		}
-		return nil, fmt.Errorf("%w: %s", ErrOrphan, txid)
+		return ck, fmt.Errorf("%w: %s", ErrOrphan, txid)
 	}
 	var out int64
 	for i := range tx.Outputs {
 		out += tx.Outputs[i].Value
 	}
 	if in < out {
-		return nil, fmt.Errorf("%w: %s spends %d, creates %d", chain.ErrInvalidTx, txid, in, out)
+		return ck, fmt.Errorf("%w: %s spends %d, creates %d", chain.ErrInvalidTx, txid, in, out)
 	}
-	fee := in - out
-	if fee*1000 < p.cfg.MinRelayFee*int64(size) {
-		return nil, fmt.Errorf("%w: %d satoshis for %d bytes (minimum %d per 1,000)", ErrLowFee, fee, size, p.cfg.MinRelayFee)
+	ck.fee = in - out
+	if ck.fee*1000 < p.cfg.MinRelayFee*int64(ck.size) {
+		return ck, fmt.Errorf("%w: %d satoshis for %d bytes (minimum %d per 1,000)", ErrLowFee, ck.fee, ck.size, p.cfg.MinRelayFee)
 	}
 	if height >= params.CSVHeight && tx.Version >= 2 {
-		if !sequenceLocksMet(tx, coins, tip) {
-			return nil, fmt.Errorf("%w: BIP68 sequence lock not reached", ErrNonStandard)
+		if !sequenceLocksMet(tx, ck.coins, tip) {
+			return ck, fmt.Errorf("%w: BIP68 sequence lock not reached", ErrNonStandard)
 		}
 	}
-	for i := range tx.Inputs {
-		if err := chain.VerifyInput(tx, i, coins[i].Script, chain.StandardScriptFlags); err != nil {
-			return nil, err
-		}
-	}
-	e := &Entry{Tx: tx, TxID: txid, Size: size, Fee: fee, Added: p.cfg.Now(), Height: tip.Height, parents: parents}
-	p.insert(e)
-	if p.bytes > p.cfg.MaxBytes {
-		p.evict()
-		if _, ok := p.txs[txid]; !ok {
-			return nil, fmt.Errorf("%w: fee rate %d", ErrFull, e.FeeRate())
-		}
-	}
-	return e, nil
+	return ck, nil
 }
 
 // sequenceLocksMet is BIP68 for the next block: inputs from the pool count as
@@ -278,6 +392,10 @@ func sequenceLocksMet(tx *wire.Tx, coins []store.Coin, tip *chain.Node) bool {
 }
 
 func (p *Pool) insert(e *Entry) {
+	p.gen++
+	p.seq++
+	e.seq = p.seq
+	heap.Push(&p.byRate, e)
 	p.txs[e.TxID] = e
 	for i := range e.Tx.Inputs {
 		p.spends[e.Tx.Inputs[i].PrevOut] = e
@@ -293,7 +411,9 @@ func (p *Pool) remove(e *Entry, withKids bool) {
 	if _, ok := p.txs[e.TxID]; !ok {
 		return
 	}
+	p.gen++
 	delete(p.txs, e.TxID)
+	heap.Remove(&p.byRate, e.heapIdx)
 	for i := range e.Tx.Inputs {
 		if p.spends[e.Tx.Inputs[i].PrevOut] == e {
 			delete(p.spends, e.Tx.Inputs[i].PrevOut)
@@ -315,34 +435,19 @@ func (p *Pool) remove(e *Entry, withKids bool) {
 }
 
 // evict drops the lowest fee-rate transactions (with their descendants) until
-// the pool fits.
+// the pool fits: each is the top of byRate, so an eviction costs O(log n),
+// not a sort of the pool.
 func (p *Pool) evict() {
-	entries := make([]*Entry, 0, len(p.txs))
-	for _, e := range p.txs {
-		entries = append(entries, e)
-	}
-	slices.SortFunc(entries, func(a, b *Entry) int {
-		if r := a.FeeRate() - b.FeeRate(); r != 0 {
-			if r < 0 {
-				return -1
-			}
-			return 1
-		}
-		return b.Added.Compare(a.Added) // newest first among equals
-	})
-	for _, e := range entries {
-		if p.bytes <= p.cfg.MaxBytes {
-			return
-		}
-		if _, ok := p.txs[e.TxID]; ok {
-			p.cfg.Logger.Debug("evicting", "txid", e.TxID, "feerate", e.FeeRate())
-			p.remove(e, true)
-		}
+	for p.bytes > p.cfg.MaxBytes && len(p.byRate) > 0 {
+		e := p.byRate[0]
+		p.cfg.Logger.Debug("evicting", "txid", e.TxID, "feerate", e.rate)
+		p.remove(e, true)
 	}
 }
 
 // onChainEvent keeps the pool consistent with the active chain.
 func (p *Pool) onChainEvent(ev chain.Event) {
+	p.rejects.reset() // a new tip may make them valid (Core resets its filter so)
 	switch ev.Kind {
 	case chain.BlockConnected:
 		p.mu.Lock()
@@ -365,16 +470,21 @@ func (p *Pool) onChainEvent(ev chain.Event) {
 		// a transaction may come back before its parent: it waits as an
 		// orphan until the parent does.
 		var back []*Entry
-		p.mu.Lock()
 		for i := 1; i < len(ev.Block.Txs); i++ {
 			tx := ev.Block.Txs[i]
-			_, accepted, err := p.acceptWithOrphans(&tx)
-			if err != nil && !errors.Is(err, ErrOrphan) {
+			e, err := p.acceptOne(&tx)
+			switch {
+			case err == nil:
+				back = append(back, e)
+				back = append(back, p.acceptOrphansOf(e.TxID)...)
+			case errors.Is(err, ErrOrphan):
+				p.mu.Lock()
+				p.orphans.add(&tx)
+				p.mu.Unlock()
+			default:
 				p.cfg.Logger.Debug("transaction of a disconnected block not re-added", "txid", tx.TxID(), "err", err)
 			}
-			back = append(back, accepted...)
 		}
-		p.mu.Unlock()
 		if len(back) > 0 {
 			p.cfg.Logger.Info("transactions of a disconnected block are back in the pool",
 				"block", ev.Node.Hash, "height", ev.Node.Height, "txs", len(back))

@@ -2,6 +2,7 @@ package mempool_test
 
 import (
 	"errors"
+	"sync"
 	"testing"
 
 	"github.com/renga-p2p/renga/chain"
@@ -210,5 +211,79 @@ func TestRemovedWhenMined(t *testing.T) {
 	}
 	if e.pool.Get(b.TxID()) == nil {
 		t.Fatal("the child of a mined transaction should stay")
+	}
+}
+
+// A transaction refused for what it is is not validated again until the tip
+// changes; missing parents and duplicates are not such refusals.
+func TestRecentRejects(t *testing.T) {
+	e := newEnv(t, mempool.Config{})
+	bad := e.pay(t, 10_000, e.coins[0])
+	bad.Inputs[0].ScriptSig[10] ^= 1
+	if _, err := e.pool.Accept(bad); !errors.Is(err, chain.ErrInvalidTx) {
+		t.Fatalf("bad signature: %v", err)
+	}
+	if !e.pool.RecentlyRejected(bad.TxID()) {
+		t.Fatal("the refused transaction is not remembered")
+	}
+	before := e.h.Chain.SigCache().Stats()
+	if _, err := e.pool.Accept(bad); !errors.Is(err, mempool.ErrRecentlyRejected) {
+		t.Fatalf("again: %v, want ErrRecentlyRejected", err)
+	}
+	if after := e.h.Chain.SigCache().Stats(); after != before {
+		t.Fatalf("refused again, but its signature was checked: %+v, then %+v", before, after)
+	}
+	orphan := e.pay(t, 10_000, chaintest.CoinbaseCoin(e.h.Next(nil, 0)))
+	if _, err := e.pool.Accept(orphan); !errors.Is(err, mempool.ErrOrphan) || e.pool.RecentlyRejected(orphan.TxID()) {
+		t.Fatalf("an orphan: %v, remembered as rejected: %v", err, e.pool.RecentlyRejected(orphan.TxID()))
+	}
+	good := e.pay(t, 10_000, e.coins[1])
+	for range 2 {
+		e.pool.Accept(good)
+	}
+	if e.pool.RecentlyRejected(good.TxID()) {
+		t.Fatal("a duplicate is remembered as rejected")
+	}
+	// A new tip forgets: the transaction is judged (and refused) afresh.
+	e.h.Mine(1)
+	if e.pool.RecentlyRejected(bad.TxID()) {
+		t.Fatal("still remembered after the tip changed")
+	}
+	if _, err := e.pool.Accept(bad); !errors.Is(err, chain.ErrInvalidTx) {
+		t.Fatalf("after a new tip: %v, want ErrInvalidTx", err)
+	}
+}
+
+// Transactions accepted concurrently keep the pool consistent: of several
+// spends of one coin exactly one gets in, whichever wins.
+func TestConcurrentAccept(t *testing.T) {
+	e := newEnv(t, mempool.Config{})
+	const rivals = 4
+	var txs []*wire.Tx
+	for _, c := range e.coins {
+		for k := range rivals {
+			txs = append(txs, e.pay(t, int64(10_000+k*1000), c))
+		}
+	}
+	var wg sync.WaitGroup
+	for g := range rivals {
+		wg.Go(func() {
+			for i := g; i < len(txs); i += rivals {
+				_, err := e.pool.Accept(txs[i])
+				if err != nil && !errors.Is(err, mempool.ErrConflict) {
+					t.Errorf("tx %d: %v", i, err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if info := e.pool.Info(); info.Count != len(e.coins) {
+		t.Fatalf("%d transactions in the pool, want one per coin (%d)", info.Count, len(e.coins))
+	}
+	for _, c := range e.coins {
+		by := e.pool.SpentBy(c.OutPoint)
+		if by == nil || e.pool.Get(by.TxID) != by {
+			t.Fatalf("coin %s: spent by %v", c.OutPoint, by)
+		}
 	}
 }
