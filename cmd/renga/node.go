@@ -36,6 +36,8 @@ type nodeFlags struct {
 	discoverIface    string
 	discoverGroup    string
 	lanSecret        string
+	lanSecretFile    string
+	allowMempool     listFlag
 	mine             bool
 	threads          int
 	kernel           string
@@ -74,6 +76,8 @@ func registerNodeFlags(fs *flag.FlagSet) *nodeFlags {
 	fs.StringVar(&f.discoverIface, "discover-iface", "", "multicast on interface `NAME` (default: the default route's)")
 	fs.StringVar(&f.discoverGroup, "discover-group", "", "multicast `GROUP:PORT` (default 239.255.82.71:28334)")
 	fs.StringVar(&f.lanSecret, "lan-secret", "", "sign beacons with `SECRET` and ignore unsigned ones")
+	fs.StringVar(&f.lanSecretFile, "lan-secret-file", "", "read the LAN secret from `FILE` (mode 0600; not on the command line, where ps shows it)")
+	fs.Var(&f.allowMempool, "allow-mempool", "answer BIP35 mempool requests from `PREFIX` (address or CIDR; repeatable; default nobody)")
 	fs.BoolVar(&f.mine, "mine", false, "mine blocks once in sync with the peers")
 	fs.IntVar(&f.threads, "threads", 0, "mining workers (default GOMAXPROCS)")
 	fs.StringVar(&f.kernel, "kernel", "", "mining kernel: generic, avx2, shani, avx512 (default: the fastest)")
@@ -268,8 +272,25 @@ func (f *nodeFlags) nodeConfig() (node.Config, error) {
 	if f.discoverExplicit {
 		discoverOn = f.discover
 	}
+	secret := []byte(f.lanSecret)
+	if f.lanSecretFile != "" {
+		if f.lanSecret != "" {
+			problems = append(problems, "--lan-secret and --lan-secret-file: give one")
+		}
+		if secret, err = discover.ReadSecretFile(f.lanSecretFile); err != nil {
+			problems = append(problems, err.Error())
+		}
+	}
+	for _, s := range f.allowMempool {
+		pfx, err := parsePrefix(s)
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("--allow-mempool %q: want an address or a prefix", s))
+			continue
+		}
+		c.MempoolPeers = append(c.MempoolPeers, pfx)
+	}
 	if discoverOn {
-		d := &discover.Config{Interface: f.discoverIface, Secret: []byte(f.lanSecret)}
+		d := &discover.Config{Interface: f.discoverIface, Secret: secret}
 		if f.discoverGroup != "" {
 			g, err := netip.ParseAddrPort(f.discoverGroup)
 			if err != nil || !g.Addr().Is4() || !g.Addr().IsMulticast() {
@@ -289,14 +310,10 @@ func (f *nodeFlags) nodeConfig() (node.Config, error) {
 		c.Discovery = d
 	}
 	for _, s := range f.capturePeers {
-		pfx, err := netip.ParsePrefix(s)
+		pfx, err := parsePrefix(s)
 		if err != nil {
-			a, aerr := netip.ParseAddr(s)
-			if aerr != nil {
-				problems = append(problems, fmt.Sprintf("--capture-peer %q: want an address or a prefix", s))
-				continue
-			}
-			pfx = netip.PrefixFrom(a, a.BitLen())
+			problems = append(problems, fmt.Sprintf("--capture-peer %q: want an address or a prefix", s))
+			continue
 		}
 		c.CaptureFilter.Peers = append(c.CaptureFilter.Peers, pfx)
 	}
@@ -355,4 +372,17 @@ func newNodeLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 		return slog.New(slog.NewJSONHandler(w, opts)), nil
 	}
 	return nil, fmt.Errorf("%w: --log-format %q: want text or json", errUsage, format)
+}
+
+// parsePrefix reads an address or a CIDR prefix (an address is its own /32
+// or /128).
+func parsePrefix(s string) (netip.Prefix, error) {
+	if pfx, err := netip.ParsePrefix(s); err == nil {
+		return pfx.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	return netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()), nil
 }

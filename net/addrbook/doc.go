@@ -1,5 +1,3 @@
-//go:build addrman
-
 // Package addrbook is the node's address manager: it remembers the
 // addresses of other nodes, chooses which to dial, and answers getaddr, in
 // a way that one attacker cannot fill with its own addresses (an eclipse:

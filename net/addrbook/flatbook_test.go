@@ -1,5 +1,3 @@
-//go:build addrman
-
 package addrbook
 
 // flatBook is the address book this package was before the address manager

@@ -1,5 +1,3 @@
-//go:build addrman
-
 package addrbook
 
 import (

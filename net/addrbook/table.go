@@ -1,5 +1,3 @@
-//go:build addrman
-
 package addrbook
 
 // Table geometry, as Bitcoin Core's addrman.

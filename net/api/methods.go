@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math"
 	"math/big"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -40,6 +41,9 @@ var methods = map[string]method{
 	"getmininginfo":        getMiningInfo,
 	"addnode":              addNode,
 	"disconnectnode":       disconnectNode,
+	"setban":               setBan,
+	"listbanned":           listBanned,
+	"clearbanned":          clearBanned,
 	"generatetoaddress":    generateToAddress,
 	"submitblock":          submitBlock,
 	"scantxoutset":         scanTxOutSet,
@@ -541,6 +545,92 @@ func disconnectNode(_ context.Context, s *Server, p params) (any, error) {
 	}
 	if err := s.cfg.P2P.Disconnect(addr); err != nil {
 		return nil, rpcErr(codeClientNotConn, "Node not found in connected nodes")
+	}
+	return nil, nil
+}
+
+// defaultBanTime is setban's default, bitcoind's -bantime: a day.
+const defaultBanTime = 24 * 60 * 60
+
+// setBan is bitcoind's setban "subnet" "add|remove" (bantime) (absolute):
+// a subnet is an address or address/bits.
+func setBan(_ context.Context, s *Server, p params) (any, error) {
+	if s.cfg.P2P == nil {
+		return nil, rpcErr(codeClientNotConn, "networking is off")
+	}
+	target, err := p.str(0, "subnet")
+	if err != nil {
+		return nil, err
+	}
+	cmd, err := p.str(1, "command")
+	if err != nil {
+		return nil, err
+	}
+	subnet, err := netip.ParsePrefix(target)
+	if err != nil {
+		ip, ierr := netip.ParseAddr(target)
+		if ierr != nil {
+			return nil, rpcErr(codeClientInvalidIP, "Error: Invalid IP/Subnet")
+		}
+		subnet = netip.PrefixFrom(ip.Unmap(), ip.Unmap().BitLen())
+	}
+	switch cmd {
+	case "add":
+		secs, err := p.int(2, "bantime", defaultBanTime)
+		if err != nil {
+			return nil, err
+		}
+		absolute, err := p.boolOrInt(3, "absolute", 0)
+		if err != nil {
+			return nil, err
+		}
+		d := time.Duration(secs) * time.Second
+		if secs == 0 {
+			d = defaultBanTime * time.Second
+		}
+		if absolute != 0 {
+			d = time.Until(time.Unix(secs, 0))
+		}
+		if d <= 0 {
+			return nil, rpcErr(codeInvalidParam, "Error: Absolute timestamp is in the past")
+		}
+		if err := s.cfg.P2P.Ban(subnet, d); err != nil {
+			return nil, rpcErr(codeMisc, "%v", err)
+		}
+	case "remove":
+		ok, err := s.cfg.P2P.Unban(subnet)
+		if err != nil {
+			return nil, rpcErr(codeMisc, "%v", err)
+		}
+		if !ok {
+			return nil, rpcErr(codeClientInvalidIP, "Error: Unban failed. Requested address/subnet was not previously manually banned.")
+		}
+	default:
+		return nil, rpcErr(codeInvalidParam, "command must be add or remove")
+	}
+	return nil, nil
+}
+
+func listBanned(_ context.Context, s *Server, _ params) (any, error) {
+	out := []any{}
+	if s.cfg.P2P == nil {
+		return out, nil
+	}
+	now := time.Now()
+	for _, b := range s.cfg.P2P.Bans() {
+		out = append(out, map[string]any{"address": b.Subnet.String(), "ban_created": b.Since.Unix(),
+			"banned_until": b.Until.Unix(), "ban_duration": int64(b.Until.Sub(b.Since).Seconds()),
+			"time_remaining": int64(b.Until.Sub(now).Seconds())})
+	}
+	return out, nil
+}
+
+func clearBanned(_ context.Context, s *Server, _ params) (any, error) {
+	if s.cfg.P2P == nil {
+		return nil, rpcErr(codeClientNotConn, "networking is off")
+	}
+	if err := s.cfg.P2P.ClearBans(); err != nil {
+		return nil, rpcErr(codeMisc, "%v", err)
 	}
 	return nil, nil
 }

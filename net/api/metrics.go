@@ -31,7 +31,7 @@ func (s *Server) serveMetrics(w http.ResponseWriter, _ *http.Request) {
 		counter("renga_blocks_received_total", "Blocks received from peers.", st.BlocksReceived)
 		counter("renga_blocks_served_total", "Blocks sent to peers.", st.BlocksServed)
 		counter("renga_download_stalls_total", "Peers that stalled the block download.", st.Stalls)
-		counter("renga_peers_discouraged_total", "Peers disconnected for misbehaving.", st.Discouraged)
+		counter("renga_peers_misbehaved_total", "Peers disconnected for misbehaving.", st.Misbehaved)
 		counter("renga_dials_total", "Outbound connection attempts.", st.Dials)
 		fmt.Fprintf(w, "# HELP renga_disconnects_total Connections ended, by reason.\n# TYPE renga_disconnects_total counter\n")
 		reasons := make([]string, 0, len(st.Disconnects))

@@ -131,6 +131,7 @@ const (
 	codeVerifyRejected  = -26
 	codeAlreadyInChain  = -27
 	codeClientNotConn   = -9
+	codeClientInvalidIP = -30
 	codeNodeNotAdded    = -24
 	codeMethodNotFound  = -32601
 	codeInvalidRequest  = -32600

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"sync"
@@ -38,6 +39,8 @@ type Config struct {
 	MaxOutbound int // connections to dial (default 8)
 	MaxInbound  int // connections to accept (default 117)
 	Compress    bool
+	// MempoolPeers may ask for our mempool (BIP35); nobody else may.
+	MempoolPeers []netip.Prefix
 
 	// Mine starts the miner once the node is synced (see the package doc).
 	// MineScript is what mined blocks pay (nil: the wallet's first key, the
@@ -229,8 +232,9 @@ func (n *Node) Run(ctx context.Context) (err error) {
 	srv, err := p2p.New(p2p.Config{
 		Chain: c, Pool: pool, Listen: cfg.Listen, Transport: cfg.Transport, Connect: cfg.Connect,
 		AddNode: cfg.AddNode, MaxOutbound: cfg.MaxOutbound, MaxInbound: cfg.MaxInbound, Discovery: disc,
-		Compression: cfg.Compress, UserAgent: cfg.UserAgent, AddrBook: filepath.Join(cfg.Dir, "peers.json"),
-		Capture: rec, Logger: log.With("part", "p2p"),
+		Compression: cfg.Compress, UserAgent: cfg.UserAgent, MempoolPeers: cfg.MempoolPeers,
+		AddrBook: filepath.Join(cfg.Dir, "peers.dat"), Anchors: filepath.Join(cfg.Dir, "anchors.dat"),
+		BanList: filepath.Join(cfg.Dir, "banlist.json"), Capture: rec, Logger: log.With("part", "p2p"),
 	})
 	if err != nil {
 		return err

@@ -52,8 +52,9 @@ type Config struct {
 	Listen string
 	// Transport listens and dials (default TCP{}).
 	Transport Transport
-	// Nonce is the node's identity (version nonce and discovery instance);
-	// zero, the usual, picks a random one. Tests fix it to order two nodes.
+	// Nonce is the node's LAN discovery instance id; zero, the usual,
+	// picks a random one. (Version nonces are random per connection: they
+	// only tell a connection to ourselves.)
 	Nonce uint64
 	// Connect, when not empty, is the only addresses to dial (and they are
 	// always redialled); Discovery and the address book are not used.
@@ -73,8 +74,10 @@ type Config struct {
 	Compression bool
 	// UserAgent is sent in version messages (default "/renga/").
 	UserAgent string
-	// AddrBook is where known addresses are kept between runs ("" for none).
-	AddrBook string
+	// AddrBook is where known addresses are kept between runs ("" for
+	// none); Anchors where the block-relay-only peers are kept for the next
+	// start (Core's anchors.dat); BanList where the user's bans persist.
+	AddrBook, Anchors, BanList string
 	// Capture, if not nil, records every frame of every connection.
 	Capture *capture.Recorder
 

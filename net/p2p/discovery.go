@@ -19,7 +19,7 @@ import (
 func (s *Server) startDiscovery(ctx context.Context) error {
 	dc := *s.cfg.Discovery
 	dc.Magic, dc.Genesis, dc.Port, dc.Services = s.params.Magic, s.params.GenesisHash, s.ListenAddr().Port(), s.services()
-	dc.Instance = s.nonce
+	dc.Instance = s.instance
 	dc.BestHeight = func() int32 { return s.chain.Tip().Height }
 	dc.OnEvent = s.onDiscovery
 	if dc.Logger == nil {
@@ -35,13 +35,13 @@ func (s *Server) startDiscovery(ctx context.Context) error {
 	if dc.Interface == "" {
 		return fmt.Errorf("p2p: discovery needs an interface")
 	}
-	conn, err := sock.ListenMulticastUDP(ctx, sock.MulticastOptions{Interface: dc.Interface, Group: dc.Group})
+	conn, err := sock.ListenMulticast(ctx, sock.MulticastOptions{Interface: dc.Interface, Group: dc.Group})
 	if err != nil {
 		return fmt.Errorf("p2p: discovery: %w", err)
 	}
-	var pc discover.PacketConn = conn
+	var pc discover.Conn = conn
 	if s.cfg.Capture != nil {
-		pc = &tappedConn{UDPConn: conn, rec: s.cfg.Capture, local: interfaceAddrPort(dc.Interface, dc.Group.Port()),
+		pc = &tappedConn{MulticastConn: conn, rec: s.cfg.Capture, local: interfaceAddrPort(dc.Interface, dc.Group.Port()),
 			group: dc.Group, now: s.cfg.Now}
 	}
 	s.mu.Lock()
@@ -62,7 +62,7 @@ func (s *Server) startDiscovery(ctx context.Context) error {
 // tappedConn records discovery's datagrams in the capture, as UDP packets
 // between the interface's address and the group.
 type tappedConn struct {
-	*net.UDPConn
+	*sock.MulticastConn
 	rec   *capture.Recorder
 	local netip.AddrPort // our source address on the interface
 	group netip.AddrPort
@@ -78,15 +78,25 @@ type tappedConn struct {
 }
 
 func (c *tappedConn) ReadFromUDPAddrPort(b []byte) (int, netip.AddrPort, error) {
-	n, from, err := c.UDPConn.ReadFromUDPAddrPort(b)
+	n, from, err := c.MulticastConn.ReadFromUDPAddrPort(b)
 	if err == nil && !c.ours(b[:n]) {
 		c.rec.Datagram(c.now(), capture.DirIn, from, c.group, b[:n])
 	}
 	return n, from, err
 }
 
+// ReadDatagram is what discovery reads with: it must be tapped too (the
+// embedded conn's would bypass the capture).
+func (c *tappedConn) ReadDatagram(b []byte) (sock.Datagram, error) {
+	dg, err := c.MulticastConn.ReadDatagram(b)
+	if err == nil && !c.ours(b[:dg.N]) {
+		c.rec.Datagram(c.now(), capture.DirIn, dg.Src, c.group, b[:dg.N])
+	}
+	return dg, err
+}
+
 func (c *tappedConn) WriteToUDPAddrPort(b []byte, to netip.AddrPort) (int, error) {
-	n, err := c.UDPConn.WriteToUDPAddrPort(b, to)
+	n, err := c.MulticastConn.WriteToUDPAddrPort(b, to)
 	if err == nil {
 		c.mu.Lock()
 		c.sent[c.next] = append(c.sent[c.next][:0], b[:n]...)
@@ -127,4 +137,28 @@ func interfaceAddrPort(name string, port uint16) netip.AddrPort {
 		}
 	}
 	return netip.AddrPortFrom(netip.IPv4Unspecified(), port)
+}
+
+// markVerified tells discovery that an outbound connection to a discovered
+// peer's address completed its handshake, so that the peer's entry survives
+// a flood of new instances.
+func (s *Server) markVerified(st *peerState) {
+	if !st.outbound() {
+		return
+	}
+	s.mu.Lock()
+	d := s.disc
+	var ids []uint64
+	for id, p := range s.discovered {
+		if p.Addr == st.addr {
+			ids = append(ids, id)
+		}
+	}
+	s.mu.Unlock()
+	if d == nil {
+		return
+	}
+	for _, id := range ids {
+		d.Verified(id, st.addr)
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net/netip"
 	"time"
 
 	"github.com/renga-p2p/renga/chain"
@@ -38,33 +39,32 @@ func (s *Server) state(p *peer.Peer) *peerState {
 // ready runs when a peer's handshake completes.
 func (s *Server) ready(p *peer.Peer) error {
 	v := p.Version()
-	s.mu.Lock()
-	st := s.peers[p]
-	if st.outbound() {
-		s.rememberDialled(st.addr, v.Nonce)
+	st := s.state(p)
+	if st == nil {
+		return errShutdown // closed meanwhile (evicted, say)
 	}
-	// One connection per pair of nodes: if another connection to the same
-	// node exists, keep the one dialled by the node with the smaller nonce
-	// (both ends compute the same answer).
-	for op, ost := range s.peers {
-		if op == p || !ost.isReady() || op.Version().Nonce != v.Nonce {
-			continue
-		}
-		if dialer(st, s.nonce, v.Nonce) < dialer(ost, s.nonce, v.Nonce) {
-			op.Close(ErrDuplicateConnection)
-		} else {
-			s.mu.Unlock()
-			return ErrDuplicateConnection
-		}
-	}
+	now := s.cfg.Now()
 	st.mu.Lock()
 	st.ready = true
-	st.nextTxFlush = s.cfg.Now()
+	st.nextTxFlush = now
+	if st.kind == inbound && v.AddrFrom.Addr.Port() != 0 {
+		// Its claim to be the node listening at this port is believed for
+		// the address it connects from only (an identity cannot be borrowed
+		// from elsewhere), and only keeps us from dialling that address
+		// while this connection lives.
+		st.claim = netip.AddrPortFrom(p.Addr().Addr(), v.AddrFrom.Addr.Port())
+	}
 	st.mu.Unlock()
-	s.mu.Unlock()
-	if st.outbound() {
+	if st.outbound() && st.kind != manual {
 		s.book.Good(st.addr, v.Services)
 	}
+	if st.kind == feeler {
+		return errFeelerDone // the address answers: that is all a feeler asks
+	}
+	s.mu.Lock()
+	delete(s.backoffs, st.addr)
+	s.mu.Unlock()
+	s.markVerified(st)
 	s.sched.add(st)
 
 	s.log.Info("peer connected", "peer", p.Addr(), "kind", st.kind.String(), "agent", v.UserAgent,
@@ -80,23 +80,16 @@ func (s *Server) ready(p *peer.Peer) error {
 	if from.Parent != nil {
 		from = from.Parent
 	}
-	st.askedHeaders(s.cfg.Now())
+	st.askedHeaders(now)
 	p.Send(&wire.MsgGetHeaders{Version: wire.ProtocolVersion, Locator: chain.LocatorFrom(from)})
-	if st.outbound() {
+	if st.outbound() && st.relaysAddrs() {
+		st.askedAddrs()
 		p.Send(&wire.MsgGetAddr{})
 	}
-	if s.pool != nil {
+	if s.pool != nil && st.relaysTxs() {
 		p.Send(&wire.MsgFeeFilter{FeeRate: s.pool.Info().MinRelayFee})
 	}
 	return nil
-}
-
-// dialer is the nonce of the node that dialled a connection.
-func dialer(st *peerState, ours, theirs uint64) uint64 {
-	if st.outbound() {
-		return ours
-	}
-	return theirs
 }
 
 func (s *Server) bestHeader() *chain.Node {
@@ -134,19 +127,25 @@ func (s *Server) handle(p *peer.Peer, msg wire.Message) error {
 	case *wire.MsgGetAddr:
 		s.onGetAddr(p, st)
 	case *wire.MsgAddr:
+		if !st.relaysAddrs() {
+			return nil
+		}
 		var entries []addrbook.Entry
 		for _, a := range m.Addrs {
 			entries = append(entries, addrbook.Entry{Addr: a.Addr, Services: a.Services, LastSeen: time.Unix(int64(a.Time), 0)})
 		}
-		s.onAddresses(st, entries)
+		s.onAddresses(p, st, entries)
 	case *wire.MsgAddrV2:
+		if !st.relaysAddrs() {
+			return nil
+		}
 		var entries []addrbook.Entry
 		for _, a := range m.Addrs {
 			if ap, ok := a.AddrPort(); ok {
 				entries = append(entries, addrbook.Entry{Addr: ap, Services: a.Services, LastSeen: time.Unix(int64(a.Time), 0)})
 			}
 		}
-		s.onAddresses(st, entries)
+		s.onAddresses(p, st, entries)
 	case *wire.MsgReject:
 		s.log.Debug("peer rejected something", "peer", p.Addr(), "message", m.Message, "code", m.Code, "reason", m.Reason)
 	}
@@ -242,6 +241,9 @@ func (s *Server) onBlock(p *peer.Peer, st *peerState, b *wire.Block) error {
 	default:
 		return err // the node's own failure (disk): ends this connection, logged by the caller
 	}
+	if err == nil && n != nil {
+		st.novel(true, s.cfg.Now())
+	}
 	s.sched.noteBest(st, n)
 	s.schedule()
 	return nil
@@ -256,7 +258,9 @@ func (s *Server) onTx(p *peer.Peer, st *peerState, tx *wire.Tx) {
 		return
 	}
 	s.txreq.done(txid)
-	if _, err := s.pool.Accept(tx); err != nil {
+	if _, err := s.pool.Accept(tx); err == nil {
+		st.novel(false, s.cfg.Now())
+	} else {
 		if errors.Is(err, mempool.ErrOrphan) {
 			// Ask the peer for the parents we lack, as if it had announced
 			// them: through the request tracker, bounded like any.
@@ -301,7 +305,7 @@ func (s *Server) onInv(p *peer.Peer, st *peerState, m *wire.MsgInv) error {
 				s.sched.noteBest(st, n)
 			}
 		case wire.InvTx, wire.InvWTx:
-			if s.pool != nil && s.pool.Get(iv.Hash) == nil {
+			if s.pool != nil && st.relaysTxs() && s.pool.Get(iv.Hash) == nil {
 				s.txreq.announced(st, wire.InvVect{Type: iv.Type &^ wire.InvWitnessFlag, Hash: iv.Hash}, now, st.outbound())
 				txs = true
 			}
@@ -344,12 +348,18 @@ func (s *Server) schedule() {
 	}
 }
 
-// onAddresses takes addresses within the peer's rate (Bitcoin Core's 0.1 per
-// second with a burst of 1,000); the rest are dropped, so an addr flood costs
-// nothing.
-func (s *Server) onAddresses(st *peerState, entries []addrbook.Entry) {
+// relayPenalty ages the addresses a peer relays (Core's 2 hours): what we
+// heard second-hand is less fresh than what it claims.
+const relayPenalty = 2 * time.Hour
+
+// onAddresses takes addresses within the peer's rate (Bitcoin Core's token
+// bucket: 0.1 a second, one token at the start, 1,000 more when we ask);
+// the rest are dropped, so an addr flood costs nothing. They enter the
+// book's new table in buckets chosen by the sender's network group, so
+// one sender cannot fill it.
+func (s *Server) onAddresses(p *peer.Peer, st *peerState, entries []addrbook.Entry) {
 	n := st.takeAddrTokens(len(entries), s.cfg.Now())
-	s.book.Add(entries[:n]...)
+	s.book.Add(p.Addr().Addr(), relayPenalty, entries[:n]...)
 }
 
 // txInvType is how transactions are announced to p.

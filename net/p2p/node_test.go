@@ -1,7 +1,7 @@
 package p2p
 
 import (
-	"fmt"
+	"net/netip"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -51,39 +51,61 @@ func TestSyncAndRelay(t *testing.T) {
 	})
 }
 
-// Two nodes reached both ways, each dialling the other (a by the listening
-// address in its book, as once b advertises itself; b by --connect), end
-// with one connection and stop dialling: the duplicate connection that ends
-// tells each who is behind the address, and it is not dialled again while
-// that node is connected. (The node whose duplicate lost redialled every
-// second: which one depends on the nonces, so both orders are run.)
-func TestNoRedialOfConnectedNode(t *testing.T) {
-	for _, nonces := range [][2]uint64{{1, 3}, {3, 1}} {
-		t.Run(fmt.Sprintf("nonces %d and %d", nonces[0], nonces[1]), func(t *testing.T) {
-			synctest.Test(t, func(t *testing.T) {
-				tn := newTestNet(t)
-				a := tn.start(chaintest.New(t, chain.Regtest), func(c *Config) { c.Nonce = nonces[0] })
-				b := tn.start(chaintest.New(t, chain.Regtest), func(c *Config) {
-					c.Nonce = nonces[1]
-					c.Connect = []string{a.addr}
-				})
-				a.srv.book.Add(addrbook.Entry{Addr: b.srv.ListenAddr(), LastSeen: time.Now()})
-				dials := func() uint64 { return a.srv.Stats().Dials + b.srv.Stats().Dials }
-				// Connection maintenance runs every second: after a few
-				// rounds both have dialled, and then nobody dials any more.
-				passTime(5 * time.Second)
-				settled := dials()
-				passTime(time.Minute)
-				if d := dials(); d != settled {
-					t.Errorf("%d dials in a minute after the nodes settled (%d before)", d-settled, settled)
-				}
-				if na, nb := len(a.srv.Peers()), len(b.srv.Peers()); na != 1 || nb != 1 {
-					t.Errorf("a has %d connections and b %d, want 1 each", na, nb)
-				}
-				if d := a.srv.Stats().Disconnects[ReasonDuplicate] + b.srv.Stats().Disconnects[ReasonDuplicate]; d == 0 {
-					t.Errorf("no duplicate connection was closed: %v %v", a.srv.Stats(), b.srv.Stats())
-				}
-			})
-		})
-	}
+// A node that dialled us is not dialled back while its connection lives:
+// its version's addr_from names its listening port, believed at the
+// address it connects from. (A node in b's book that dialled a: b does not
+// dial it as well, and nobody dials in circles.)
+func TestNoRedialOfNodeThatDialledUs(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		tn := newTestNet(t)
+		a := tn.start(chaintest.New(t, chain.Regtest), nil)
+		b := tn.start(chaintest.New(t, chain.Regtest), func(c *Config) { c.Connect = []string{a.addr} })
+		a.srv.book.Add(netip.Addr{}, 0, addrbook.Entry{Addr: b.srv.ListenAddr(), LastSeen: time.Now()})
+		b.waitPeers(1)
+		passTime(5 * time.Second)
+		settled := a.srv.Stats().Dials
+		passTime(time.Minute)
+		if d := a.srv.Stats().Dials; d != settled {
+			t.Errorf("a dialled %d times in a minute while b was connected to it (%d before)", d-settled, settled)
+		}
+		if na, nb := len(a.srv.Peers()), len(b.srv.Peers()); na != 1 || nb != 1 {
+			t.Errorf("a has %d connections and b %d, want 1 each", na, nb)
+		}
+	})
+}
+
+// An identity cannot be borrowed: with a connected to b, an inbound
+// connection to a that sends b's version nonce and claims b's listening
+// port leaves the a-b connection up; and a reconnects to b after b restarts.
+func TestBorrowedIdentity(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		tn := newTestNet(t)
+		bHost := tn.host()
+		bChain := chaintest.New(t, chain.Regtest)
+		b := startServer(t, bChain, func(c *Config) { c.Transport, c.Listen = bHost, ":8333" })
+		a := tn.start(chaintest.New(t, chain.Regtest), func(c *Config) { c.AddNode = []string{b.addr} })
+		a.waitPeers(1)
+		var bNonce uint64
+		for _, st := range b.srv.readyPeers() {
+			bNonce = st.p.Nonce()
+		}
+		liar := tn.dialRawWith(a, &wire.MsgVersion{ProtocolVersion: wire.ProtocolVersion, Nonce: bNonce, Services: wire.SFNodeNetwork,
+			AddrFrom: wire.NetAddr{Addr: netip.AddrPortFrom(bHost.Addr(), 8333)}, UserAgent: "/liar/"})
+		liar.send(&wire.MsgPing{Nonce: 1})
+		liar.expect(wire.CmdPong)
+		passTime(10 * time.Second)
+		found := false
+		for _, p := range a.srv.Peers() {
+			found = found || p.Addr.String() == b.addr
+		}
+		if !found || len(a.srv.Peers()) != 2 {
+			t.Fatalf("a's peers after the claim: %v", a.srv.Peers())
+		}
+		// b restarts (same address); a, which keeps it as an addnode peer,
+		// connects again.
+		b.stop()
+		a.waitPeer("b's disconnect", func(e PeerEvent) bool { return !e.Connected && e.Addr.String() == b.addr })
+		b2 := startServer(t, bChain, func(c *Config) { c.Transport, c.Listen = bHost, ":8333" })
+		b2.waitPeers(1)
+	})
 }

@@ -29,14 +29,25 @@ func (tn *testNet) dialRaw(n *testNode) *rawPeer {
 // dialRawFrom connects to n from host and completes the handshake.
 func (tn *testNet) dialRawFrom(host *memnet.Host, n *testNode) *rawPeer {
 	tn.t.Helper()
+	return tn.dial(host, n, &wire.MsgVersion{ProtocolVersion: wire.ProtocolVersion, Nonce: 0x5eed0000 + uint64(tn.next),
+		Services: wire.SFNodeNetwork, UserAgent: "/raw/", Relay: true})
+}
+
+// dialRawWith connects to n from a new host with this version message.
+func (tn *testNet) dialRawWith(n *testNode, v *wire.MsgVersion) *rawPeer {
+	tn.t.Helper()
+	return tn.dial(tn.host(), n, v)
+}
+
+func (tn *testNet) dial(host *memnet.Host, n *testNode, v *wire.MsgVersion) *rawPeer {
+	tn.t.Helper()
 	c, err := host.Dial(tn.t.Context(), netip.MustParseAddrPort(n.addr))
 	if err != nil {
 		tn.t.Fatal(err)
 	}
 	tn.t.Cleanup(func() { _ = c.Close() })
 	r := &rawPeer{t: tn.t, conn: c, r: wire.NewReader(bufio.NewReaderSize(c, 64<<10), chain.Regtest.Magic)}
-	r.send(&wire.MsgVersion{ProtocolVersion: wire.ProtocolVersion, Nonce: 0x5eed0000 + uint64(tn.next),
-		Services: wire.SFNodeNetwork, UserAgent: "/raw/", Relay: true})
+	r.send(v)
 	r.expect(wire.CmdVerack)
 	r.send(&wire.MsgVerack{})
 	return r

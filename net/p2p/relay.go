@@ -43,7 +43,7 @@ func (s *Server) onChainEvent(e chain.Event) {
 // that wants transactions, does not know it yet and whose fee filter it passes.
 func (s *Server) onTxAccepted(e *mempool.Entry) {
 	for _, st := range s.readyPeers() {
-		if !st.p.Version().Relay || e.FeeRate() < st.p.FeeFilter() {
+		if !st.relaysTxs() || !st.p.Version().Relay || e.FeeRate() < st.p.FeeFilter() {
 			continue
 		}
 		st.queueTx(wire.InvVect{Type: txInvType(st.p), Hash: e.TxID})

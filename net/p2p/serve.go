@@ -4,9 +4,12 @@ import (
 	"errors"
 	"net/netip"
 	"slices"
+	"sync"
+	"time"
 
 	"github.com/renga-p2p/renga/chain/mempool"
 	"github.com/renga-p2p/renga/crypto/sha256d"
+	"github.com/renga-p2p/renga/net/addrbook"
 	"github.com/renga-p2p/renga/net/peer"
 	"github.com/renga-p2p/renga/wire"
 )
@@ -141,19 +144,49 @@ func (s *Server) onMempool(p *peer.Peer, st *peerState) error {
 	return nil
 }
 
-// onGetAddr answers once per connection with a sample of known addresses.
+// The getaddr answer (Bitcoin Core's): a random selection of at most
+// addrAnswerPct percent of the book, at most wire.MaxAddrs, made once per
+// addrCacheLife and served from that cache, so that repeated getaddrs over
+// many connections cannot map the whole book.
+const (
+	addrAnswerPct = 23
+	addrCacheLife = 24 * time.Hour
+)
+
+// addrCache is the current getaddr answer.
+type addrCache struct {
+	mu      sync.Mutex
+	entries []addrbook.Entry
+	until   time.Time
+}
+
+// onGetAddr answers an inbound peer's first getaddr from the cache (Core
+// answers only inbound peers: an outbound peer asking what we know is how a
+// spy maps the network). Addresses on our LAN are not told to a peer from
+// outside it.
 func (s *Server) onGetAddr(p *peer.Peer, st *peerState) {
-	if !st.firstGetAddr() {
+	if st.kind != inbound || !st.relaysAddrs() || !st.firstGetAddr() {
 		return
 	}
-	sample := s.book.Sample(wire.MaxAddrs)
-	if len(sample) == 0 {
-		return
+	now := s.cfg.Now()
+	c := &s.addrCache
+	c.mu.Lock()
+	if now.After(c.until) {
+		c.entries = s.book.GetAddr(wire.MaxAddrs, addrAnswerPct)
+		c.until = now.Add(addrCacheLife)
 	}
+	cached := c.entries
+	c.mu.Unlock()
+	public := addrbook.IsRoutable(p.Addr().Addr())
 	m := &wire.MsgAddr{}
-	for _, e := range sample {
+	for _, e := range cached {
+		if public && !addrbook.IsRoutable(e.Addr.Addr()) {
+			continue
+		}
 		m.Addrs = append(m.Addrs, wire.TimedAddr{Time: uint32(e.LastSeen.Unix()),
 			NetAddr: wire.NetAddr{Services: e.Services, Addr: e.Addr}})
 	}
-	p.Send(m)
+	if len(m.Addrs) > 0 {
+		p.Send(m)
+	}
 }

@@ -32,6 +32,10 @@ var (
 	errShutdown = errors.New("p2p: shutting down")
 	// errEvicted: an inbound connection gave its slot to a newcomer.
 	errEvicted = errors.New("p2p: evicted for a new inbound connection")
+	// errBanned: the user banned the peer's address.
+	errBanned = errors.New("p2p: banned")
+	// errFeelerDone: a feeler connection completed its handshake.
+	errFeelerDone = errors.New("p2p: feeler done")
 	// ErrRunning: Run was called twice.
 	ErrRunning = errors.New("p2p: server already ran")
 )
@@ -45,27 +49,35 @@ type Server struct {
 	log      *slog.Logger
 	book     *addrbook.Book
 	codecs   *peer.Codecs
-	nonce    uint64 // this node's identity: version nonce and discovery instance
+	instance uint64   // this node's LAN discovery instance id
+	groupKey [16]byte // salts the network groups eviction protects, so nobody can predict which
 	sched    *scheduler
 	txreq    *txRequests
 	counters counters
 	started  chan struct{} // closed once Run listens and dials
 	ran      atomic.Bool
+	port     atomic.Uint32 // the listening port, set once Run listens
 	wg       sync.WaitGroup
+
+	discouraged *discouraged
+	bans        *bans
+	manual      atomic.Pointer[[]netip.Addr] // the manual peers' addresses (see mayDiscourage)
+	locals      localAddrs
+	addrCache   addrCache
 
 	mu         sync.Mutex
 	peers      map[*peer.Peer]*peerState
 	listenAddr netip.AddrPort
-	dialing    map[netip.AddrPort]bool
+	dialing    map[netip.AddrPort]connKind
 	persistent []netip.AddrPort // --connect, --addnode, RPC addnode: always redialled
 	oneShot    []netip.AddrPort // RPC addnode onetry: dialled once by the next round
+	anchors    []netip.AddrPort // block-relay peers of the last run, dialled first
 	discovered map[uint64]discover.Peer
-	// dialled is the node (its nonce) found behind each address this
-	// server dialled, ourselves included: a node reached both ways (it
-	// dialled us, and its listening address is in the book) is not dialled
-	// again once known, which would only end in a duplicate connection.
-	dialled map[netip.AddrPort]uint64
-	disc    *discover.Discovery
+	// selfAddrs are addresses that turned out to be our own (an outbound
+	// connection whose version nonce came back to us inbound).
+	selfAddrs map[netip.AddrPort]bool
+	backoffs  map[netip.AddrPort]backoff
+	disc      *discover.Discovery
 }
 
 // New prepares a server; Run starts it.
@@ -74,26 +86,29 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
-	var b [8]byte
+	var b [24]byte
 	if _, err := rand.Read(b[:]); err != nil {
 		return nil, err
 	}
 	s := &Server{
-		cfg:        cfg,
-		params:     cfg.Chain.Params(),
-		chain:      cfg.Chain,
-		pool:       cfg.Pool,
-		log:        cfg.Logger,
-		book:       addrbook.New(addrbook.Config{Now: cfg.Now}),
-		nonce:      cmp.Or(cfg.Nonce, binary.LittleEndian.Uint64(b[:])|1), // never zero
-		sched:      newScheduler(cfg.Chain, cfg.Logger),
-		txreq:      newTxRequests(),
-		started:    make(chan struct{}),
-		peers:      make(map[*peer.Peer]*peerState),
-		dialing:    make(map[netip.AddrPort]bool),
-		discovered: make(map[uint64]discover.Peer),
-		dialled:    make(map[netip.AddrPort]uint64),
+		cfg:         cfg,
+		params:      cfg.Chain.Params(),
+		chain:       cfg.Chain,
+		pool:        cfg.Pool,
+		log:         cfg.Logger,
+		book:        addrbook.New(addrbook.Config{Now: cfg.Now, Logger: cfg.Logger.With("part", "addrbook")}),
+		instance:    cmp.Or(cfg.Nonce, binary.LittleEndian.Uint64(b[:8])|1), // never zero
+		sched:       newScheduler(cfg.Chain, cfg.Logger),
+		txreq:       newTxRequests(),
+		started:     make(chan struct{}),
+		discouraged: newDiscouraged(),
+		peers:       make(map[*peer.Peer]*peerState),
+		dialing:     make(map[netip.AddrPort]connKind),
+		discovered:  make(map[uint64]discover.Peer),
+		selfAddrs:   make(map[netip.AddrPort]bool),
+		backoffs:    make(map[netip.AddrPort]backoff),
 	}
+	copy(s.groupKey[:], b[8:])
 	if cfg.Compression {
 		codecs, err := peer.NewCodecs()
 		if err != nil {
@@ -110,10 +125,28 @@ func New(cfg Config) (*Server, error) {
 			s.persistent = append(s.persistent, ap)
 		}
 	}
+	s.setManual()
 	if cfg.AddrBook != "" {
+		// A corrupt file is set aside and logged by the book itself; an
+		// error here is the disk's.
 		if err := s.book.Load(cfg.AddrBook); err != nil {
 			s.log.Warn("address book not loaded", "file", cfg.AddrBook, "err", err)
 		}
+	}
+	if cfg.Anchors != "" {
+		anchors, err := s.book.LoadAnchors(cfg.Anchors)
+		if err != nil {
+			s.log.Warn("anchors not loaded", "file", cfg.Anchors, "err", err)
+		}
+		s.anchors = anchors
+	}
+	var err error
+	if s.bans, err = loadBans(cfg.BanList, cfg.Now); err != nil {
+		// Refusing to start would lose nothing the user can't redo, but
+		// starting without their bans would silently drop them: say so
+		// loudly, keep going, and do not overwrite the file until a ban
+		// changes.
+		s.log.Error("ban list not loaded: the node runs without those bans", "file", cfg.BanList, "err", err)
 	}
 	s.chain.Subscribe(s.onChainEvent)
 	if s.pool != nil {
@@ -148,8 +181,8 @@ func resolve(a string, defaultPort uint16) (netip.AddrPort, error) {
 // Started is closed once Run is listening (ListenAddr is then known).
 func (s *Server) Started() <-chan struct{} { return s.started }
 
-// Nonce is this node's identity (its version nonce and discovery instance).
-func (s *Server) Nonce() uint64 { return s.nonce }
+// Instance is this node's LAN discovery instance id.
+func (s *Server) Instance() uint64 { return s.instance }
 
 // ListenAddr is the address the server accepts on (once Run has started).
 func (s *Server) ListenAddr() netip.AddrPort {
@@ -183,6 +216,7 @@ func (s *Server) Run(ctx context.Context) error {
 		}
 		s.mu.Lock()
 		s.listenAddr = peer.AddrPort(ln.Addr())
+		s.port.Store(uint32(s.listenAddr.Port()))
 		s.mu.Unlock()
 		s.log.Info("listening", "addr", s.listenAddr)
 		s.wg.Go(func() { s.acceptLoop(ctx, ln) })
@@ -203,8 +237,12 @@ func (s *Server) Run(ctx context.Context) error {
 	if ln != nil {
 		closeErr = ln.Close()
 	}
+	var anchors []netip.AddrPort
 	s.mu.Lock()
-	for p := range s.peers {
+	for p, st := range s.peers {
+		if st.kind == blockRelay && st.isReady() {
+			anchors = append(anchors, st.addr)
+		}
 		p.Close(errShutdown)
 	}
 	s.mu.Unlock()
@@ -212,6 +250,9 @@ func (s *Server) Run(ctx context.Context) error {
 	var saveErr error
 	if s.cfg.AddrBook != "" {
 		saveErr = s.book.Save(s.cfg.AddrBook)
+	}
+	if s.cfg.Anchors != "" {
+		saveErr = errors.Join(saveErr, s.book.SaveAnchors(s.cfg.Anchors, anchors))
 	}
 	return errors.Join(closeErr, saveErr, s.chain.Flush())
 }
@@ -223,10 +264,20 @@ func (s *Server) onDiscovery(e discover.Event) {
 	switch e.Kind {
 	case discover.PeerNew, discover.PeerUpdated:
 		s.discovered[e.Peer.Instance] = e.Peer
+		// Also a known address, as if we had found it ourselves.
+		s.book.Add(netip.Addr{}, 0, addrbook.Entry{Addr: e.Peer.Addr, Services: e.Peer.Services, LastSeen: s.cfg.Now()})
 	case discover.PeerExpired:
 		delete(s.discovered, e.Peer.Instance)
 	}
 }
+
+// Inbound admission.
+const (
+	// maxInboundPerGroup bounds the inbound connections from one public
+	// network group (/16, /32 for IPv6), so that one attacker's range
+	// cannot hold every slot; local addresses have no such limit.
+	maxInboundPerGroup = 8
+)
 
 func (s *Server) acceptLoop(ctx context.Context, ln net.Listener) {
 	for {
@@ -237,37 +288,86 @@ func (s *Server) acceptLoop(ctx context.Context, ln net.Listener) {
 			}
 			return
 		}
-		remote := peer.AddrPort(conn.RemoteAddr())
-		s.mu.Lock()
-		n := 0
-		for _, st := range s.peers {
-			if st.kind == inbound {
-				n++
-			}
-		}
-		s.mu.Unlock()
-		switch {
-		case s.book.Discouraged(remote.Addr()):
-			s.log.Debug("refused a discouraged address", "addr", remote)
+		st, why := s.admit(conn)
+		if st == nil {
+			s.log.Debug("refused an inbound connection", "addr", peer.AddrPort(conn.RemoteAddr()), "why", why)
 			_ = conn.Close()
-		case n >= s.cfg.MaxInbound:
-			s.log.Debug("refused: too many inbound connections", "addr", remote)
-			_ = conn.Close()
-		default:
-			s.wg.Go(func() { s.runPeer(ctx, conn, inbound, remote) })
+			continue
 		}
+		s.wg.Go(func() { s.runPeer(ctx, st) })
 	}
 }
 
-// runPeer runs one connection to its end.
-func (s *Server) runPeer(ctx context.Context, conn net.Conn, kind connKind, addr netip.AddrPort) {
+// admit decides whether an inbound connection gets a slot, and registers
+// it under the same lock as the count (a burst of connections cannot
+// overshoot the limit). When the slots are full it evicts one inbound peer
+// for it (selectEvict), or refuses it if every one is protected.
+func (s *Server) admit(conn net.Conn) (*peerState, string) {
+	remote := peer.AddrPort(conn.RemoteAddr())
+	ip := remote.Addr()
+	if s.bans.banned(ip) {
+		return nil, "banned"
+	}
+	group := addrbook.GroupOf(ip)
+	now := s.cfg.Now()
+	local := s.locals.has(ip, now)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var cands []evictCandidate
+	sameGroup := 0
+	for _, st := range s.peers {
+		if st.kind != inbound {
+			continue
+		}
+		cands = append(cands, s.candidate(st, now))
+		if addrbook.GroupOf(st.addr.Addr()) == group {
+			sameGroup++
+		}
+	}
+	if addrbook.IsRoutable(ip) && !local && sameGroup >= maxInboundPerGroup {
+		return nil, "too many inbound connections from its network group"
+	}
+	if len(cands) >= s.cfg.MaxInbound {
+		victim := selectEvict(cands)
+		if victim == nil {
+			return nil, "inbound slots full, every peer protected"
+		}
+		victim.p.Close(errEvicted)
+		delete(s.peers, victim.p) // its slot is the newcomer's from now
+	}
+	st := s.newPeer(conn, inbound, remote)
+	s.peers[st.p] = st
+	return st, ""
+}
+
+// candidate is what eviction knows of an inbound peer. s.mu is held.
+func (s *Server) candidate(st *peerState, now time.Time) evictCandidate {
+	st.mu.Lock()
+	c := evictCandidate{st: st, ready: st.ready, connected: st.connected, lastBlock: st.lastBlock, lastTx: st.lastTx}
+	st.mu.Unlock()
+	ip := st.addr.Addr()
+	c.group = addrbook.GroupOf(ip)
+	c.keyedGroup = keyedGroup(s.groupKey, c.group)
+	c.local = s.locals.has(ip, now)
+	c.discouraged = s.discouraged.has(ip)
+	if st.p != nil {
+		c.minPing = st.p.Stats().MinPingRTT
+		c.relayTxs = st.p.Version().Relay
+	}
+	return c
+}
+
+// newPeer wraps a connection of this kind (not yet registered).
+func (s *Server) newPeer(conn net.Conn, kind connKind, addr netip.AddrPort) *peerState {
+	st := newPeerState(kind, addr, s.cfg.Now())
 	pc := peer.Config{
 		Magic:       s.params.Magic,
 		Services:    s.services(),
 		UserAgent:   s.cfg.UserAgent,
-		Relay:       true,
+		Relay:       st.relaysTxs(),
 		StartHeight: func() int32 { return s.chain.Tip().Height },
-		Nonce:       s.nonce,
+		IsOwnNonce:  s.ownNonce,
+		ListenPort:  s.listenPort(),
 		Codecs:      s.codecs,
 		SendBuffer:  s.cfg.SendBuffer,
 		Logger:      s.log,
@@ -280,60 +380,101 @@ func (s *Server) runPeer(ctx context.Context, conn net.Conn, kind connKind, addr
 	}
 	pc.OnClose = func(cause error) {
 		// Before the connection closes, so that the peer cannot reconnect
-		// before it is discouraged. Only the address book's lock is taken:
-		// Close may be called with s.mu held.
-		if peer.Misbehaved(cause) {
-			s.book.Discourage(addr.Addr())
+		// before it is discouraged. Close may be called with s.mu held:
+		// it is not taken here.
+		if peer.Misbehaved(cause) && s.mayDiscourage(st) {
+			s.discouraged.add(addr.Addr())
 		}
 	}
-	st := newPeerState(kind, addr, s.cfg.Now())
-	p := peer.New(conn, kind == inbound, pc, (*handler)(s))
-	st.p = p
-	s.mu.Lock()
-	s.peers[p] = st
-	s.mu.Unlock()
+	st.p = peer.New(conn, kind == inbound, pc, (*handler)(s))
+	return st
+}
 
-	start := s.cfg.Now()
+// mayDiscourage reports whether a misbehaving peer's address is
+// discouraged: never a local address (every process of this machine has
+// it) and never a manual peer's, which the user chose (design.md §6). It
+// takes no server lock (see newPeer's OnClose).
+func (s *Server) mayDiscourage(st *peerState) bool {
+	ip := st.addr.Addr()
+	if st.kind == manual || s.locals.has(ip, s.cfg.Now()) {
+		return false
+	}
+	return !slices.ContainsFunc(s.manualIPs(), func(a netip.Addr) bool { return a == ip })
+}
+
+// manualIPs are the addresses of the manual peers, kept apart from the
+// server's lock for mayDiscourage.
+func (s *Server) manualIPs() []netip.Addr {
+	p := s.manual.Load()
+	if p == nil {
+		return nil
+	}
+	return *p
+}
+
+// setManual records the manual peers' addresses. s.mu is held.
+func (s *Server) setManual() {
+	ips := make([]netip.Addr, 0, len(s.persistent))
+	for _, a := range s.persistent {
+		ips = append(ips, a.Addr())
+	}
+	s.manual.Store(&ips)
+}
+
+// ownNonce reports whether a version nonce is one of our outbound
+// connections' (the connection came back to us), and if so closes that
+// connection and remembers its address as ours.
+func (s *Server) ownNonce(nonce uint64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for p, st := range s.peers {
+		if st.outbound() && p.Nonce() == nonce {
+			s.selfAddrs[st.addr] = true
+			p.Close(peer.ErrSelf)
+			return true
+		}
+	}
+	return false
+}
+
+// listenPort is the port we accept connections on (0 if none). It takes
+// no lock: admit calls newPeer with s.mu held.
+func (s *Server) listenPort() uint16 { return uint16(s.port.Load()) }
+
+// runPeer runs one registered connection to its end.
+func (s *Server) runPeer(ctx context.Context, st *peerState) {
+	p, kind, addr := st.p, st.kind, st.addr
 	// The server closes its peers itself when it stops (errShutdown), so
 	// the peer is not given ctx's cancellation as its cause.
 	err := p.Run(context.WithoutCancel(ctx))
-
+	now := s.cfg.Now()
+	ready := st.isReady()
 	s.mu.Lock()
-	if kind != inbound && errors.Is(err, peer.ErrSelf) {
-		s.rememberDialled(addr, s.nonce)
-	}
 	delete(s.peers, p)
+	if kind != inbound && kind != manual && !ready {
+		s.failed(addr, now) // it did not talk: try others first
+	}
 	s.mu.Unlock()
+	if kind != inbound && ready {
+		s.book.Connected(addr)
+	}
 	s.sched.remove(st)
 	s.txreq.remove(st)
 	reason := DisconnectReason(err)
 	s.counters.disconnected(reason)
 	attrs := []any{"peer", addr, "kind", kind.String(), "reason", reason, "err", err}
-	if st.isReady() {
-		attrs = append(attrs, "connected", s.cfg.Now().Sub(start).Round(time.Millisecond))
+	if ready {
+		attrs = append(attrs, "connected", now.Sub(st.connected).Round(time.Millisecond))
 	}
 	if peer.Misbehaved(err) {
-		s.counters.discouraged.Add(1)
-		attrs = append(attrs, "discouraged", true)
+		s.counters.misbehaved.Add(1)
+		attrs = append(attrs, "discouraged", s.discouraged.has(addr.Addr()))
 	}
 	s.log.Info("peer disconnected", attrs...)
 	if s.cfg.OnPeer != nil {
 		s.cfg.OnPeer(PeerEvent{Addr: addr, Inbound: kind == inbound, Reason: reason, Err: err})
 	}
 	s.schedule() // its blocks go to others
-}
-
-// maxDialled bounds the memory of who is behind dialled addresses; past it
-// the memory starts again (a forgotten address costs one duplicate dial).
-const maxDialled = 4096
-
-// rememberDialled records that the node with this nonce answered at addr.
-// s.mu must be held.
-func (s *Server) rememberDialled(addr netip.AddrPort, nonce uint64) {
-	if len(s.dialled) >= maxDialled {
-		clear(s.dialled)
-	}
-	s.dialled[addr] = nonce
 }
 
 // PeerInfo describes a connection (for getpeerinfo and the devnet view).
@@ -379,13 +520,14 @@ func (s *Server) Peers() []PeerInfo {
 	return out
 }
 
-// Addresses returns up to n known addresses seen in the last day, at random
-// (all of them when n is 0), for getnodeaddresses.
+// Addresses returns up to n known addresses at random (all of them when n
+// is 0), for getnodeaddresses.
 func (s *Server) Addresses(n int) []addrbook.Entry {
 	if n <= 0 {
-		n = s.book.Len()
+		fresh, tried := s.book.Len()
+		n = fresh + tried
 	}
-	return s.book.Sample(n)
+	return s.book.GetAddr(n, 100)
 }
 
 // AddNode adds an address to keep connected to (or, with once, to dial once).
@@ -404,6 +546,7 @@ func (s *Server) AddNode(addr string, once bool) error {
 	}
 	if !slices.Contains(s.persistent, ap) {
 		s.persistent = append(s.persistent, ap)
+		s.setManual()
 	}
 	return nil
 }
@@ -417,6 +560,7 @@ func (s *Server) RemoveNode(addr string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.persistent = slices.DeleteFunc(s.persistent, func(a netip.AddrPort) bool { return a == ap })
+	s.setManual()
 	return nil
 }
 
@@ -447,3 +591,30 @@ func (s *Server) Discovery() (discover.Stats, []discover.Peer) {
 	}
 	return d.Stats(), d.Peers()
 }
+
+// Ban bans an address or subnet for d (RPC setban add): connections from it
+// are closed now and refused until then, and it is never dialled. The ban
+// persists in Config.BanList.
+func (s *Server) Ban(subnet netip.Prefix, d time.Duration) error {
+	subnet = subnet.Masked()
+	if err := s.bans.add(subnet, d); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for p := range s.peers {
+		if subnet.Contains(p.Addr().Addr()) {
+			p.Close(errBanned)
+		}
+	}
+	return nil
+}
+
+// Unban lifts a ban (RPC setban remove); false if there was none.
+func (s *Server) Unban(subnet netip.Prefix) (bool, error) { return s.bans.remove(subnet.Masked()) }
+
+// ClearBans lifts every ban (RPC clearbanned).
+func (s *Server) ClearBans() error { return s.bans.clear() }
+
+// Bans lists the bans in force (RPC listbanned).
+func (s *Server) Bans() []Ban { return s.bans.all() }

@@ -14,25 +14,35 @@ import (
 const (
 	knownInventory = 50_000 // hashes remembered per peer
 	maxTxQueue     = 50_000 // announcements waiting per peer
-	addrRate       = 0.1    // addresses accepted per second (Bitcoin Core's)
-	addrBurst      = 1000
+	// Address relay (Bitcoin Core's token bucket): a peer's addresses are
+	// taken at addrRate a second up to addrBurst, starting from one token,
+	// and addrBurst more only when we asked it (getaddr).
+	addrRate  = 0.1
+	addrBurst = 1000
 )
 
 // connKind is why a connection exists.
 type connKind int
 
 const (
-	inbound  connKind = iota
-	outbound          // full relay, chosen by the connection policy
-	manual            // --connect, --addnode, RPC addnode: never punished
+	inbound    connKind = iota
+	outbound            // full relay, chosen by the connection policy
+	blockRelay          // outbound, blocks only (no transactions, no addresses): Core's anchors
+	feeler              // outbound, short-lived: tests an address, then ends
+	manual              // --connect, --addnode, RPC addnode: never punished
 )
 
+// String is the kind as bitcoind's getpeerinfo connection_type names it.
 func (k connKind) String() string {
 	switch k {
 	case inbound:
 		return "inbound"
 	case outbound:
 		return "outbound-full-relay"
+	case blockRelay:
+		return "block-relay-only"
+	case feeler:
+		return "feeler"
 	case manual:
 		return "manual"
 	}
@@ -45,9 +55,10 @@ func (k connKind) String() string {
 // reading goroutine, the announcement loop and chain events). What the
 // download scheduler knows of the peer lives in the scheduler.
 type peerState struct {
-	p    *peer.Peer
-	kind connKind
-	addr netip.AddrPort // the dialled address, or the remote one if inbound
+	p         *peer.Peer
+	kind      connKind
+	addr      netip.AddrPort // the dialled address, or the remote one if inbound
+	connected time.Time
 
 	mu          sync.Mutex
 	ready       bool // the handshake completed
@@ -61,6 +72,13 @@ type peerState struct {
 	// headersAsked is when we sent the peer a getheaders it has not yet
 	// answered (zero when answered).
 	headersAsked time.Time
+	// claim is the listening address an inbound peer says it has: its
+	// version's addr_from port at the IP it connects from (never believed
+	// for another IP). Not dialled while this connection lives.
+	claim netip.AddrPort
+	// lastBlock and lastTx are when it last sent a novel block or
+	// transaction (what eviction protects).
+	lastBlock, lastTx time.Time
 }
 
 // headersResponseTime is how long a getheaders may go unanswered before
@@ -95,10 +113,34 @@ func (st *peerState) answeredHeaders() {
 }
 
 func newPeerState(kind connKind, addr netip.AddrPort, now time.Time) *peerState {
-	return &peerState{kind: kind, addr: addr, known: newKnownSet(knownInventory), addrTokens: addrBurst, addrRefill: now}
+	return &peerState{kind: kind, addr: addr, connected: now, known: newKnownSet(knownInventory), addrTokens: 1, addrRefill: now}
 }
 
 func (st *peerState) outbound() bool { return st.kind != inbound }
+
+// relaysTxs reports whether transactions are exchanged on the connection.
+func (st *peerState) relaysTxs() bool { return st.kind != blockRelay && st.kind != feeler }
+
+// relaysAddrs reports whether addresses are exchanged on the connection.
+func (st *peerState) relaysAddrs() bool { return st.kind != blockRelay && st.kind != feeler }
+
+// askedAddrs grants the tokens for the answer to our getaddr.
+func (st *peerState) askedAddrs() {
+	st.mu.Lock()
+	st.addrTokens += addrBurst
+	st.mu.Unlock()
+}
+
+// novel records that the peer sent a novel block (or transaction) now.
+func (st *peerState) novel(block bool, now time.Time) {
+	st.mu.Lock()
+	if block {
+		st.lastBlock = now
+	} else {
+		st.lastTx = now
+	}
+	st.mu.Unlock()
+}
 
 // isReady reports whether the handshake completed.
 func (st *peerState) isReady() bool {
@@ -161,7 +203,8 @@ func (st *peerState) dueTxs(now time.Time, next func() time.Duration) []wire.Inv
 func (st *peerState) takeAddrTokens(n int, now time.Time) int {
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	st.addrTokens = min(addrBurst, st.addrTokens+now.Sub(st.addrRefill).Seconds()*addrRate)
+	// Refilled up to the burst; what our getaddr granted may exceed it.
+	st.addrTokens = min(max(addrBurst, st.addrTokens), st.addrTokens+now.Sub(st.addrRefill).Seconds()*addrRate)
 	st.addrRefill = now
 	n = min(n, int(st.addrTokens))
 	st.addrTokens -= float64(n)

@@ -21,7 +21,8 @@ type Stats struct {
 	// dropped unstored.
 	BlocksIgnored          uint64
 	TxsReceived, TxsServed uint64
-	Stalls, Discouraged    uint64
+	Stalls                 uint64
+	Misbehaved             uint64 // connections ended for misbehaving (discouraged unless local or manual)
 	Dials                  uint64 // outbound connection attempts
 	// Disconnects counts ended connections by reason (see DisconnectReason).
 	Disconnects map[string]uint64
@@ -32,7 +33,7 @@ type counters struct {
 	blocksReceived, blocksRequested, blocksServed atomic.Uint64
 	blocksIgnored                                 atomic.Uint64
 	txsReceived, txsServed                        atomic.Uint64
-	discouraged, dials                            atomic.Uint64
+	misbehaved, dials                             atomic.Uint64
 
 	mu          sync.Mutex
 	disconnects map[string]uint64
@@ -53,7 +54,7 @@ func (s *Server) Stats() Stats {
 	st := Stats{
 		BlocksReceived: c.blocksReceived.Load(), BlocksRequested: c.blocksRequested.Load(),
 		BlocksServed: c.blocksServed.Load(), BlocksIgnored: c.blocksIgnored.Load(), TxsReceived: c.txsReceived.Load(), TxsServed: c.txsServed.Load(),
-		Stalls: s.sched.stallCount(), Discouraged: c.discouraged.Load(), Dials: c.dials.Load(),
+		Stalls: s.sched.stallCount(), Misbehaved: c.misbehaved.Load(), Dials: c.dials.Load(),
 		Disconnects: map[string]uint64{},
 	}
 	c.mu.Lock()
@@ -79,6 +80,7 @@ const (
 	ReasonDuplicate   = "duplicate"         // a second connection to the same node
 	ReasonEvicted     = "evicted"           // its inbound slot went to a newcomer
 	ReasonPolicy      = "policy"            // asked for what it may not (mempool without the permission)
+	ReasonFeeler      = "feeler"            // a feeler connection's test done
 	ReasonError       = "error"             // our own failure (disk), or a socket error
 )
 
@@ -91,7 +93,7 @@ func DisconnectReason(err error) string {
 	switch {
 	case err == nil, errors.Is(err, context.Canceled):
 		return ReasonShutdown
-	case errors.Is(err, errDisconnectRequested):
+	case errors.Is(err, errDisconnectRequested), errors.Is(err, errBanned):
 		return ReasonRequested
 	case errors.Is(err, ErrDuplicateConnection):
 		return ReasonDuplicate
@@ -99,6 +101,8 @@ func DisconnectReason(err error) string {
 		return ReasonEvicted
 	case errors.Is(err, errMempoolNotAllowed):
 		return ReasonPolicy
+	case errors.Is(err, errFeelerDone):
+		return ReasonFeeler
 	case peer.Misbehaved(err):
 		return ReasonMisbehaved
 	case errors.Is(err, peer.ErrSelf):

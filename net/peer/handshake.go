@@ -15,7 +15,7 @@ func (p *Peer) sendVersion() error {
 		Services:        p.cfg.Services,
 		Timestamp:       p.now().Unix(),
 		AddrRecv:        wire.NetAddr{Services: 0, Addr: unmapped(p.remote)},
-		AddrFrom:        wire.NetAddr{Services: p.cfg.Services, Addr: unmapped(p.local)},
+		AddrFrom:        wire.NetAddr{Services: p.cfg.Services, Addr: netip.AddrPortFrom(p.local.Addr().Unmap(), p.cfg.ListenPort)},
 		Nonce:           p.cfg.Nonce,
 		UserAgent:       p.cfg.UserAgent,
 		StartHeight:     p.cfg.StartHeight(),

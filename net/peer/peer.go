@@ -63,6 +63,10 @@ type Config struct {
 	// outbound connections' nonces): then the connection is to ourselves
 	// ([ErrSelf]). Without it, only this connection's own nonce counts.
 	IsOwnNonce func(uint64) bool
+	// ListenPort, if not zero, is sent as our version's addr_from port:
+	// where we accept connections, so that a node we dial can tell that
+	// our later inbound connection comes from the node at that port.
+	ListenPort uint16
 
 	// Codecs, when not nil and Services includes SFNodeCompress, enable link
 	// compression; payloads under MinCompressSize are never compressed.
@@ -163,6 +167,7 @@ type Peer struct {
 	pingSent     atomic.Int64 // unix nanos of the outstanding ping, 0 if none
 	lastPong     atomic.Int64 // unix nanos
 	pingRTT      atomic.Int64 // nanos
+	minPingRTT   atomic.Int64 // nanos, 0 before the first pong
 	bytesSent    atomic.Uint64
 	bytesRecv    atomic.Uint64
 	msgsSent     atomic.Uint64
@@ -252,7 +257,8 @@ type Stats struct {
 	BytesSent, BytesRecv   uint64
 	MsgsSent, MsgsRecv     uint64
 	PingRTT                time.Duration
-	LastPong               time.Time // zero before the first
+	MinPingRTT             time.Duration // the least seen (0 before the first pong)
+	LastPong               time.Time     // zero before the first
 	CompressionSavedBytes  uint64
 	Compressing, Handshake bool
 	// SendBacklog is the bytes queued and not yet written; SendPauses how
@@ -271,6 +277,7 @@ func (p *Peer) Stats() Stats {
 	st := Stats{
 		BytesSent: p.bytesSent.Load(), BytesRecv: p.bytesRecv.Load(),
 		MsgsSent: p.msgsSent.Load(), MsgsRecv: p.msgsRecv.Load(), PingRTT: time.Duration(p.pingRTT.Load()),
+		MinPingRTT:            time.Duration(p.minPingRTT.Load()),
 		CompressionSavedBytes: p.compressSent.Load(), Compressing: p.Compressing(), Handshake: p.handshaken.Load(),
 		SendBacklog: p.sendq.backlog(), SendPauses: p.pauses.Load(),
 	}
@@ -513,7 +520,11 @@ func (p *Peer) builtin(msg wire.Message) error {
 	case *wire.MsgPong:
 		if sent := p.pingSent.Load(); sent != 0 && m.Nonce == p.pingNonce.Load() {
 			now := p.now().UnixNano()
-			p.pingRTT.Store(now - sent)
+			rtt := now - sent
+			p.pingRTT.Store(rtt)
+			if m := p.minPingRTT.Load(); m == 0 || rtt < m {
+				p.minPingRTT.Store(rtt)
+			}
 			p.lastPong.Store(now)
 			p.pingSent.Store(0)
 		}
