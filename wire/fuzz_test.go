@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"testing"
+	"unsafe"
 )
 
 // fuzzPayload is the body of every per-message target: decoding starts past the
@@ -50,6 +51,29 @@ func checkPayload(t *testing.T, cmd string, payload []byte) {
 	if len(payload) > MaxPayload(cmd) {
 		t.Fatalf("%s: accepted %d bytes, over MaxPayload %d", cmd, len(payload), MaxPayload(cmd))
 	}
+	if n := decodedBytes(msg); n > MaxDecodeOverhead*len(payload) {
+		t.Fatalf("%s: %d payload bytes decode to %d bytes of structures, over MaxDecodeOverhead (%d) per byte",
+			cmd, len(payload), n, MaxDecodeOverhead)
+	}
+}
+
+// decodedBytes is what a decoded block's or transaction's slices hold (the
+// structures; scripts and witnesses alias the payload).
+func decodedBytes(m Message) int {
+	txBytes := func(tx *Tx) int {
+		return len(tx.Inputs)*int(unsafe.Sizeof(TxIn{})) + len(tx.Outputs)*int(unsafe.Sizeof(TxOut{}))
+	}
+	switch m := m.(type) {
+	case *Tx:
+		return txBytes(m)
+	case *Block:
+		n := len(m.Txs) * int(unsafe.Sizeof(Tx{}))
+		for i := range m.Txs {
+			n += txBytes(&m.Txs[i])
+		}
+		return n
+	}
+	return 0
 }
 
 func FuzzVersion(f *testing.F)     { fuzzPayload(f, CmdVersion) }
