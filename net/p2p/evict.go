@@ -10,10 +10,14 @@ import (
 	"github.com/renga-p2p/renga/net/addrbook"
 )
 
+// inboundGrace is how long an inbound connection has to complete its
+// handshake before it is the first to be evicted for a newcomer.
+const inboundGrace = 5 * time.Second
+
 // evictCandidate is what eviction knows of an inbound connection.
 type evictCandidate struct {
 	st          *peerState
-	ready       bool          // completed its handshake
+	ready       bool          // sent its version (its handshake is done or under way)
 	connected   time.Time     // when the connection was made
 	minPing     time.Duration // 0: none measured yet
 	lastBlock   time.Time     // last novel block it sent
@@ -28,8 +32,11 @@ type evictCandidate struct {
 // selectEvict chooses the inbound connection to give up for a newcomer, as
 // Bitcoin Core's SelectNodeToEvict does, or nil if every one is protected.
 //
-// First, a connection that has not completed its handshake is evicted
-// (the oldest): slots are for peers that talk. Otherwise peers are
+// First, a connection whose peer has not even sent its version is evicted:
+// slots are for peers that talk. The oldest of those that had
+// inboundGrace to do it goes first; if all are younger, the youngest (a
+// flood of new connections then evicts itself while an honest newcomer
+// completes its handshake). Otherwise peers are
 // protected, in turn: 4 by keyed network group (an attacker cannot know
 // which groups), 8 with the lowest ping, 4 that most recently sent a novel
 // transaction, up to 8 peers not relaying transactions that most recently
@@ -39,15 +46,25 @@ type evictCandidate struct {
 // peers are the only candidates if there are any; then the youngest
 // connection of the network group with the most connections goes (ties: the
 // group whose youngest is youngest).
-func selectEvict(cands []evictCandidate) *peerState {
-	var unready []evictCandidate
+func selectEvict(cands []evictCandidate, now time.Time) *peerState {
+	var late, early []evictCandidate
 	for _, c := range cands {
-		if !c.ready {
-			unready = append(unready, c)
+		switch {
+		case c.ready:
+		case now.Sub(c.connected) >= inboundGrace:
+			late = append(late, c)
+		default:
+			early = append(early, c)
 		}
 	}
-	if len(unready) > 0 {
-		return slices.MinFunc(unready, func(a, b evictCandidate) int { return a.connected.Compare(b.connected) }).st
+	byAge := func(a, b evictCandidate) int {
+		return cmp.Or(a.connected.Compare(b.connected), cmp.Compare(a.st.seq, b.st.seq))
+	}
+	if len(late) > 0 {
+		return slices.MinFunc(late, byAge).st
+	}
+	if len(early) > 0 {
+		return slices.MaxFunc(early, byAge).st
 	}
 	c := slices.Clone(cands)
 	// protect sorts c so that the ones to protect come last and drops up to
@@ -90,9 +107,7 @@ func selectEvict(cands []evictCandidate) *peerState {
 		groups[x.group] = append(groups[x.group], x)
 	}
 	var worst []evictCandidate
-	youngest := func(g []evictCandidate) evictCandidate {
-		return slices.MaxFunc(g, func(a, b evictCandidate) int { return a.connected.Compare(b.connected) })
-	}
+	youngest := func(g []evictCandidate) evictCandidate { return slices.MaxFunc(g, byAge) }
 	for _, g := range groups {
 		if len(g) > len(worst) || len(g) == len(worst) && youngest(g).connected.After(youngest(worst).connected) {
 			worst = g

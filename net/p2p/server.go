@@ -57,6 +57,7 @@ type Server struct {
 	started  chan struct{} // closed once Run listens and dials
 	ran      atomic.Bool
 	port     atomic.Uint32 // the listening port, set once Run listens
+	connSeq  atomic.Uint64
 	wg       sync.WaitGroup
 
 	discouraged *discouraged
@@ -328,7 +329,7 @@ func (s *Server) admit(conn net.Conn) (*peerState, string) {
 		return nil, "too many inbound connections from its network group"
 	}
 	if len(cands) >= s.cfg.MaxInbound {
-		victim := selectEvict(cands)
+		victim := selectEvict(cands, now)
 		if victim == nil {
 			return nil, "inbound slots full, every peer protected"
 		}
@@ -351,6 +352,7 @@ func (s *Server) candidate(st *peerState, now time.Time) evictCandidate {
 	c.local = s.locals.has(ip, now)
 	c.discouraged = s.discouraged.has(ip)
 	if st.p != nil {
+		c.ready = c.ready || st.p.Talking() // it is busy with its handshake
 		c.minPing = st.p.Stats().MinPingRTT
 		c.relayTxs = st.p.Version().Relay
 	}
@@ -360,6 +362,7 @@ func (s *Server) candidate(st *peerState, now time.Time) evictCandidate {
 // newPeer wraps a connection of this kind (not yet registered).
 func (s *Server) newPeer(conn net.Conn, kind connKind, addr netip.AddrPort) *peerState {
 	st := newPeerState(kind, addr, s.cfg.Now())
+	st.seq = s.connSeq.Add(1)
 	pc := peer.Config{
 		Magic:       s.params.Magic,
 		Services:    s.services(),

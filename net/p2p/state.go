@@ -59,6 +59,7 @@ type peerState struct {
 	kind      connKind
 	addr      netip.AddrPort // the dialled address, or the remote one if inbound
 	connected time.Time
+	seq       uint64 // order of the connections' starts (ties of connected)
 
 	mu          sync.Mutex
 	ready       bool // the handshake completed

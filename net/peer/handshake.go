@@ -46,6 +46,7 @@ func (p *Peer) handshakeMessage(msg wire.Message) error {
 			return fmt.Errorf("%w: %d", ErrObsolete, m.ProtocolVersion)
 		}
 		p.version = *m
+		p.gotVersion.Store(true)
 		if !p.sentVersion {
 			if err := p.sendVersion(); err != nil {
 				return err

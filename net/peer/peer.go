@@ -159,6 +159,7 @@ type Peer struct {
 	wtxidRelay   bool
 	addrV2       bool
 	handshaken   atomic.Bool
+	gotVersion   atomic.Bool // its version arrived (the handshake may not be over)
 	connectedAt  time.Time
 	peerCodecs   atomic.Pointer[wire.MsgSendCmpr] // what the peer accepts
 	sendHeaders  atomic.Bool
@@ -225,6 +226,10 @@ func (p *Peer) Version() wire.MsgVersion {
 	}
 	return p.version
 }
+
+// Talking reports whether the peer has sent its version (a connection that
+// says nothing is a slot taken for nothing).
+func (p *Peer) Talking() bool { return p.gotVersion.Load() }
 
 // WantsHeaders reports whether the peer sent sendheaders (BIP130).
 func (p *Peer) WantsHeaders() bool { return p.sendHeaders.Load() }
