@@ -41,7 +41,8 @@
 //     checked, in memory: at most [MaxSyncHeaders] (~3.5 MB) per peer and
 //     [MaxSyncHeadersTotal] (~28 MB) for all peers together.
 //   - A block nobody asked for is stored only if its chain has at least the
-//     tip's work and it is at most [MaxUnrequestedAhead] blocks above the tip.
+//     tip's work and it is at most [MaxUnrequestedAhead] blocks above the
+//     tip; otherwise at most its header is (if above the threshold).
 //   - A block whose parent is unknown is held (orphan pool) only after its
 //     proof of work, merkle root and the other context-free rules are
 //     checked ([CheckBlock]), and only when it came through ProcessBlock or

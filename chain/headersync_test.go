@@ -336,6 +336,25 @@ func TestUnrequestedLowWorkBlocksNotStored(t *testing.T) {
 	if tip := h.Chain.Tip(); tip.Height != 200 {
 		t.Fatalf("tip moved to %d", tip.Height)
 	}
+	if h.Chain.NodeByHash(parent.Ancestor(1).Hash) != nil {
+		t.Fatal("the header of the first fork block, below the work threshold, was stored")
+	}
+
+	// A fork near the tip (above the work threshold, below the tip's work):
+	// the bodies are ignored, the headers kept, so that the next block of
+	// the fork is judged by its work and not as an orphan.
+	near := h.Chain.NodeAt(189)
+	for i := range 3 {
+		b := bigBlock(t, chain.Regtest, near, 1000, uint64(2000+i))
+		n, err := h.Chain.ProcessUnrequested(b, nil)
+		if !errors.Is(err, chain.ErrNotUseful) || n == nil || n.Hash != b.Hash() {
+			t.Fatalf("fork block %d from height 189: %v, %v; want its header and ErrNotUseful", i+1, n, err)
+		}
+		if h.Chain.Status(n)&chain.StatusHaveData != 0 {
+			t.Fatalf("fork block %d from height 189: its body was stored", i+1)
+		}
+		near = n
+	}
 }
 
 // Unrequested blocks that would make the best chain are processed; one far

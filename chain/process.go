@@ -394,15 +394,19 @@ func (c *Chain) acceptBlocks(blocks []*wire.Block, raws [][]byte) (n, known int,
 
 // ProcessUnrequested is ProcessBlock for a block a peer sent without being
 // asked for it (Bitcoin Core's AcceptBlock with fRequested false): a block
-// that cannot make the best chain is ignored, nothing of it stored, and
+// that cannot make the best chain is ignored, its body not stored, and
 // reported with ErrNotUseful. That is a block whose chain would have less
-// work than the tip (which also puts it below the anti-DoS work threshold),
-// or one more than MaxUnrequestedAhead blocks above the tip (the node is
-// still syncing and will ask for it in turn). A block whose parent is
-// unknown is checked (CheckBlock, as by ProcessBlock) but not kept: its
-// work cannot be judged, and a peer announcing blocks sends headers first.
-// Anything else is processed as by ProcessBlock, and a block that breaks a
-// rule is reported the same way (wrapping ErrInvalidBlock).
+// work than the tip, or one more than MaxUnrequestedAhead blocks above the
+// tip (the node is still syncing and will ask for it in turn). Its header is
+// stored (and the node returned with ErrNotUseful) if it passes the header
+// rules and its chain reaches the anti-DoS work threshold, as Core keeps it,
+// so that the block's children are judged by their work too and not as
+// orphans; below the threshold nothing of it is kept (a header that breaks
+// a rule is reported as such). A block whose parent is unknown is checked
+// (CheckBlock, as by ProcessBlock) but not kept: its work cannot be judged,
+// and a peer announcing blocks sends headers first. Anything else is
+// processed as by ProcessBlock, and a block that breaks a rule is reported
+// the same way (wrapping ErrInvalidBlock).
 func (c *Chain) ProcessUnrequested(b *wire.Block, raw []byte) (*Node, error) {
 	c.procMu.Lock()
 	defer c.procMu.Unlock()
@@ -410,7 +414,18 @@ func (c *Chain) ProcessUnrequested(b *wire.Block, raw []byte) (*Node, error) {
 		return nil, c.broken
 	}
 	if err := c.unrequestedUseful(b); err != nil {
-		return nil, err
+		c.mu.Lock()
+		n, herr := c.headerAboveThreshold(&b.Header)
+		c.mu.Unlock()
+		if c.dueForCommit() {
+			if cerr := c.commit(); cerr != nil {
+				return nil, cerr
+			}
+		}
+		if herr != nil {
+			return n, herr
+		}
+		return n, err
 	}
 	n, err := c.processBlock(b, raw, commitEvery, false)
 	if c.dueForCommit() {
@@ -455,6 +470,26 @@ func (c *Chain) unrequestedUseful(b *wire.Block) error {
 			hash, height, ErrNotUseful, MaxUnrequestedAhead, tip.Height)
 	}
 	return nil
+}
+
+// headerAboveThreshold stores h (after the header rules) if its chain
+// reaches the work threshold, and returns its node; below the threshold it
+// stores nothing and returns nil. h's parent (or h) is known. Under mu.
+func (c *Chain) headerAboveThreshold(h *wire.Header) (*Node, error) {
+	if n, ok := c.index[h.Hash()]; ok {
+		return n, nil
+	}
+	parent, ok := c.index[h.PrevBlock]
+	if !ok {
+		return nil, nil
+	}
+	w := Work(h.Bits)
+	var work uint256.Int
+	work.Add(&parent.Work, &w)
+	if threshold := c.workThreshold(); work.Lt(&threshold) {
+		return nil, nil
+	}
+	return c.acceptHeader(h)
 }
 
 // processBlock is ProcessBlock without the commit; batchLimit bounds how many
