@@ -3,6 +3,7 @@ package interop
 import (
 	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -54,7 +55,7 @@ func (p syncPair) String() string { return p.node + "-from-" + p.source }
 // syncBench is the sources a benchmark's fresh nodes sync from.
 type syncBench struct {
 	btcdBin, rengaBin string
-	dir               string
+	dir, logDir       string // data directories; logs (see logDirFor)
 	chain             *minedChain
 	relays            map[string]*relay // by source kind
 	procs             []*process        // the sources, which must not exit
@@ -64,11 +65,12 @@ type syncBench struct {
 func benchSync(b *testing.B, k chainKind) {
 	btcdBin, rengaBin := buildBinaries(b)
 	dir := b.TempDir()
-	e := &syncBench{btcdBin: btcdBin, rengaBin: rengaBin, dir: dir}
-	e.chain = mineChain(b, btcdBin, k, "btcd-source", filepath.Join(dir, "btcd-source"), filepath.Join(dir, "btcd-source.log"), false)
+	e := &syncBench{btcdBin: btcdBin, rengaBin: rengaBin, dir: dir,
+		logDir: logDirFor(b, dir, fmt.Sprintf("bench-%s-%d", k, time.Now().UnixNano()))}
+	e.chain = mineChain(b, btcdBin, k, "btcd-source", filepath.Join(dir, "btcd-source"), filepath.Join(e.logDir, "btcd-source.log"), false)
 	r := startRenga(b, rengaBin, rengaConfig{
 		name: "renga-source", datadir: filepath.Join(dir, "renga-source"), listen: true,
-		connect: e.chain.btcd.p2p, log: filepath.Join(dir, "renga-source.log"),
+		connect: e.chain.btcd.p2p, log: filepath.Join(e.logDir, "renga-source.log"),
 	})
 	dumpLogsOnFailure(b, r.log)
 	e.procs = []*process{e.chain.btcd.process, r.process}
@@ -79,6 +81,12 @@ func benchSync(b *testing.B, k chainKind) {
 	}
 
 	pairs := []syncPair{{"btcd", "btcd"}, {"btcd", "renga"}, {"renga", "renga"}, {"renga", "btcd"}}
+	flip := func() { pairs[0], pairs[1], pairs[2], pairs[3] = pairs[1], pairs[0], pairs[3], pairs[2] }
+	// With -benchtime 1x each call has one iteration: the calls of -count
+	// take turns too.
+	if shared.benchCalls.Add(1)%2 == 0 {
+		flip()
+	}
 	took := make(map[syncPair][]time.Duration)
 	disconnects := 0
 	for b.Loop() {
@@ -87,8 +95,7 @@ func benchSync(b *testing.B, k chainKind) {
 			took[p] = append(took[p], d)
 			disconnects += drops
 		}
-		// The other source first next time.
-		pairs[0], pairs[1], pairs[2], pairs[3] = pairs[1], pairs[0], pairs[3], pairs[2]
+		flip() // the other source first next time
 	}
 
 	mean := func(p syncPair) float64 {
@@ -119,7 +126,7 @@ func (e *syncBench) syncOnce(b *testing.B, p syncPair) (time.Duration, int) {
 	e.runs++
 	name := fmt.Sprintf("%v-%d", p, e.runs)
 	home := filepath.Join(e.dir, name)
-	log := home + ".log"
+	log := filepath.Join(e.logDir, name+".log")
 	dumpLogsOnFailure(b, log)
 
 	var n node
@@ -135,6 +142,12 @@ func (e *syncBench) syncOnce(b *testing.B, p syncPair) (time.Duration, int) {
 	}
 	at := awaitTip(b, name+" at the chain's tip", n, e.chain.tip, chainSyncTimeout, benchTick, append([]*process{proc}, e.procs...)...)
 	drops := len(logLines(b, log, dropMarks...))
+	if p.node == "renga" {
+		// Not a disconnect, but a wait of seconds that the time includes.
+		if stalls := logLines(b, log, rengaStallMark); len(stalls) > 0 {
+			b.Logf("%s took %v and logged:\n%s", name, at.Sub(rel.connections()[before].accepted), strings.Join(stalls, "\n"))
+		}
+	}
 	proc.stop(b)
 
 	conns := rel.connections()[before:]

@@ -4,18 +4,23 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"sync/atomic"
 	"testing"
 )
 
 // shared holds what is the same for every test and benchmark in one run of
 // the test binary: the programs built from the current tree, in a directory
-// that TestMain makes and removes. It is written once, by buildBinaries.
+// that TestMain makes and removes, written once by buildBinaries; and a count
+// of BenchmarkBtcdSync's calls, so that successive calls (-count) change
+// which source goes first.
 var shared struct {
 	dir string
 
 	buildOnce            sync.Once
 	btcd, renga          string
 	buildSkip, buildFail string
+
+	benchCalls atomic.Int64
 }
 
 func TestMain(m *testing.M) {

@@ -253,6 +253,10 @@ const btcdNewPeerMark = "SRVR: New peer "
 // peer's address and the reason.
 const rengaDropMark = `msg="peer disconnected"`
 
+// rengaStallMark is what Renga logs (info) when a peer is too slow to send
+// the blocks asked of it and they are asked of others.
+const rengaStallMark = `msg="peer stalls the download`
+
 // logLines returns the lines of the log at path that contain any of marks.
 func logLines(t testing.TB, path string, marks ...string) []string {
 	t.Helper()

@@ -51,13 +51,7 @@ func TestBtcdSyncFromRenga(t *testing.T) {
 	}
 	btcdBin, rengaBin := buildBinaries(t)
 	dir := t.TempDir()
-	logDir := dir
-	if d := os.Getenv("INTEROP_LOGDIR"); d != "" {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		logDir = d
-	}
+	logDir := logDirFor(t, dir, "")
 	logPath := func(name string) string {
 		path := filepath.Join(logDir, name+".log")
 		dumpLogsOnFailure(t, path)
@@ -140,6 +134,21 @@ func TestBtcdSyncFromRenga(t *testing.T) {
 		}
 	})
 	checkBtcdKeptPeer(t, a)
+}
+
+// logDirFor returns where a test keeps its processes' logs: INTEROP_LOGDIR
+// (in subdirectory sub, if not empty) when it is set, so that they can be read
+// after the test, and dir otherwise.
+func logDirFor(t testing.TB, dir, sub string) string {
+	d := os.Getenv("INTEROP_LOGDIR")
+	if d == "" {
+		return dir
+	}
+	d = filepath.Join(d, sub)
+	if err := os.MkdirAll(d, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return d
 }
 
 // checkHeight checks that n's best chain is want blocks long.
