@@ -55,8 +55,8 @@ func (s *Server) ready(p *peer.Peer) error {
 		st.claim = netip.AddrPortFrom(p.Addr().Addr(), v.AddrFrom.Addr.Port())
 	}
 	st.mu.Unlock()
-	if st.outbound() && st.kind != manual {
-		s.book.Good(st.addr, v.Services)
+	if st.outbound() {
+		s.book.Good(st.addr, v.Services) // a manual peer too: it is known good
 	}
 	if st.kind == feeler {
 		return errFeelerDone // the address answers: that is all a feeler asks
@@ -162,8 +162,19 @@ func (s *Server) onHeaders(p *peer.Peer, st *peerState, m *wire.MsgHeaders) erro
 	if len(m.Headers) == 0 {
 		return nil
 	}
-	last, err := s.chain.ProcessHeaders(m.Headers)
+	last, err := st.hsync.Process(m.Headers)
 	switch {
+	case errors.Is(err, chain.ErrLowWork):
+		// A chain below the anti-DoS threshold so far: its headers are
+		// held, not stored, until more of it shows it has the work.
+		st.askedHeaders(s.cfg.Now())
+		p.Send(&wire.MsgGetHeaders{Version: wire.ProtocolVersion, Locator: st.hsync.Locator()})
+		return nil
+	case errors.Is(err, chain.ErrNotUseful):
+		return nil // its chain ends below the threshold: nothing to do, nobody's fault
+	case errors.Is(err, chain.ErrTooManyHeaders):
+		s.log.Info("a low-work chain longer than we hold for one peer; not syncing it", "peer", p.Addr())
+		return nil
 	case errors.Is(err, chain.ErrUnknownParent):
 		// They do not connect to what we know: ask from our best header
 		// (Bitcoin Core does the same); a peer that keeps doing it is broken.
@@ -201,32 +212,26 @@ func (s *Server) onBlock(p *peer.Peer, st *peerState, b *wire.Block) error {
 	// or inv: no honest peer sends a block whose parent we do not know.
 	// Such a block is not kept (it would cost memory before any proof of
 	// its work); the sender is treated as Bitcoin Core treats it.
-	parent := s.chain.NodeByHash(b.Header.PrevBlock)
-	if parent == nil && s.chain.NodeByHash(hash) == nil {
+	if s.chain.NodeByHash(b.Header.PrevBlock) == nil && s.chain.NodeByHash(hash) == nil {
 		return misbehaving("block %s whose parent %s is unknown", hash, b.Header.PrevBlock)
 	}
 	// A block we did not ask for is worth storing only if it would make
 	// the best chain (Core's AcceptBlock for unrequested blocks): a pushed
-	// fork with less work than our tip is ignored, not written to disk.
-	if parent != nil && !s.sched.requested(st, hash) {
-		work := chain.Work(b.Header.Bits)
-		work.Add(&work, &parent.Work)
-		if tip := s.chain.Tip(); work.Lt(&tip.Work) {
-			// Its header is kept (as Core keeps it), so that the block's
-			// children are judged the same way rather than as orphans;
-			// headers are small, and bounded like any headers.
-			if _, err := s.chain.ProcessHeaders([]wire.Header{b.Header}); errors.Is(err, chain.ErrInvalidBlock) &&
-				chain.RuleOf(err) != chain.RuleTimeTooNew {
-				return fmt.Errorf("%w: invalid header: %v", peer.ErrProtocol, err)
-			}
-			s.counters.blocksIgnored.Add(1)
-			s.log.Debug("ignored an unrequested block with less work than the tip", "peer", p.Addr(), "hash", hash)
-			return nil
-		}
+	// fork with less work than our tip is ignored, not written to disk
+	// (its header kept if it reaches the work threshold).
+	var n *chain.Node
+	var err error
+	if s.sched.requested(st, hash) {
+		n, err = s.chain.ProcessBlock(b, nil)
+	} else {
+		n, err = s.chain.ProcessUnrequested(b, nil)
 	}
-
-	n, err := s.chain.ProcessBlock(b, nil)
 	s.sched.delivered(st, hash)
+	if errors.Is(err, chain.ErrNotUseful) {
+		s.counters.blocksIgnored.Add(1)
+		s.log.Debug("ignored an unrequested block that cannot make the best chain", "peer", p.Addr(), "hash", hash)
+		return nil
+	}
 	switch {
 	case err == nil, errors.Is(err, chain.ErrDuplicate):
 	case errors.Is(err, chain.ErrInvalidBlock):
@@ -305,7 +310,7 @@ func (s *Server) onInv(p *peer.Peer, st *peerState, m *wire.MsgInv) error {
 				s.sched.noteBest(st, n)
 			}
 		case wire.InvTx, wire.InvWTx:
-			if s.pool != nil && st.relaysTxs() && s.pool.Get(iv.Hash) == nil {
+			if s.pool != nil && st.relaysTxs() && s.pool.Get(iv.Hash) == nil && !s.pool.RecentlyRejected(iv.Hash) {
 				s.txreq.announced(st, wire.InvVect{Type: iv.Type &^ wire.InvWitnessFlag, Hash: iv.Hash}, now, st.outbound())
 				txs = true
 			}

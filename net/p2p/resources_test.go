@@ -217,17 +217,23 @@ func TestMempoolNeedsPermission(t *testing.T) {
 }
 
 // Unrequested blocks that would not make the best chain are ignored, not
-// stored: a fork from genesis pushed to a node at height 200. One that
-// extends the tip is taken.
+// stored: a fork from height 150 pushed to a node at height 200 (its
+// headers within the anti-DoS threshold, kept; its bodies dropped), with
+// the sender kept; one that extends the tip is taken. A fork from genesis
+// is below the threshold: its first block is ignored without its header,
+// and the next, whose parent is then unknown, ends the connection.
 func TestUnrequestedLowWorkBlocksIgnored(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		tn := newTestNet(t)
 		h := chaintest.New(t, chain.Regtest)
-		h.Mine(200)
+		blocks := h.Mine(200)
 		victim := tn.start(h, nil)
 		forker := chaintest.New(t, chain.Regtest)
+		if _, err := forker.Chain.AcceptBlocks(blocks[:150], nil); err != nil {
+			t.Fatal(err)
+		}
 		forker.Script = chaintest.P2PKH(chaintest.Key(t, 2)) // not the same blocks as h's
-		fork := forker.Mine(100)
+		fork := forker.Mine(40)
 		r := tn.dialRaw(victim)
 		for _, b := range fork {
 			r.send(b)
@@ -245,5 +251,16 @@ func TestUnrequestedLowWorkBlocksIgnored(t *testing.T) {
 		next := h.Next(nil, 0)
 		r.send(next)
 		victim.waitTip(next.Hash())
+
+		deep := chaintest.New(t, chain.Regtest)
+		deep.Script = chaintest.P2PKH(chaintest.Key(t, 3))
+		r2 := tn.dialRaw(victim)
+		for _, b := range deep.Mine(2) {
+			r2.send(b)
+		}
+		ev := victim.waitPeer("the deep forker's disconnect", func(e PeerEvent) bool { return !e.Connected })
+		if ev.Reason != ReasonMisbehaved {
+			t.Fatalf("disconnected for %s (%v)", ev.Reason, ev.Err)
+		}
 	})
 }

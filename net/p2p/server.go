@@ -363,6 +363,7 @@ func (s *Server) candidate(st *peerState, now time.Time) evictCandidate {
 func (s *Server) newPeer(conn net.Conn, kind connKind, addr netip.AddrPort) *peerState {
 	st := newPeerState(kind, addr, s.cfg.Now())
 	st.seq = s.connSeq.Add(1)
+	st.hsync = s.chain.NewHeaderSync()
 	pc := peer.Config{
 		Magic:       s.params.Magic,
 		Services:    s.services(),
@@ -463,6 +464,7 @@ func (s *Server) runPeer(ctx context.Context, st *peerState) {
 	}
 	s.sched.remove(st)
 	s.txreq.remove(st)
+	st.hsync.Close() // its share of the low-work headers held
 	reason := DisconnectReason(err)
 	s.counters.disconnected(reason)
 	attrs := []any{"peer", addr, "kind", kind.String(), "reason", reason, "err", err}

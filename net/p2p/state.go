@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/renga-p2p/renga/chain"
 	"github.com/renga-p2p/renga/crypto/sha256d"
 	"github.com/renga-p2p/renga/net/peer"
 	"github.com/renga-p2p/renga/wire"
@@ -60,6 +61,9 @@ type peerState struct {
 	addr      netip.AddrPort // the dialled address, or the remote one if inbound
 	connected time.Time
 	seq       uint64 // order of the connections' starts (ties of connected)
+	// hsync takes the peer's headers under the anti-DoS work threshold;
+	// used by the peer's reading goroutine only.
+	hsync *chain.HeaderSync
 
 	mu          sync.Mutex
 	ready       bool // the handshake completed
