@@ -7,6 +7,19 @@ FUZZTIME      ?= 30s
 BENCHCOUNT    ?= 6
 KERNEL        := ./miner/internal/kernel/
 
+# Signatures are verified by Bitcoin Core's libsecp256k1 (through cgo) when
+# its library is installed (Debian: libsecp256k1-dev and pkg-config), and by
+# the pure-Go verifier otherwise; set CGO_ENABLED to choose. The race
+# detector needs cgo: without the library it runs the pure-Go build by tag.
+HAVE_SECP := $(shell pkg-config --exists libsecp256k1 2>/dev/null && echo yes)
+ifeq ($(HAVE_SECP),yes)
+export CGO_ENABLED ?= 1
+RACE_TAGS :=
+else
+export CGO_ENABLED ?= 0
+RACE_TAGS := -tags purego
+endif
+
 .PHONY: all build test race fuzz bench compare lint generate check-generated devnet
 
 all: build
@@ -28,10 +41,11 @@ test:
 	go test -timeout 20m ./...
 	cd fuzz && go test -timeout 20m ./...
 
-## race: the tests under the race detector
+## race: the main module's tests under the race detector (-short: the
+## end-to-end tests, which run nodes as processes the detector cannot see
+## into, are left to make test)
 race:
-	go test -race -timeout 30m ./...
-	cd fuzz && go test -race -timeout 30m ./...
+	CGO_ENABLED=1 go test -race -short $(RACE_TAGS) -timeout 30m ./...
 
 ## fuzz: every fuzz target for FUZZTIME each (e.g. make fuzz FUZZTIME=30s)
 fuzz:
@@ -41,9 +55,10 @@ fuzz:
 bench:
 	go test -run '^$$' -bench . -benchmem -count $(BENCHCOUNT) ./... | tee bench.txt
 
-## compare: Renga and btcd side by side on the same bytes (medians of 5 runs)
+## compare: Renga and btcd side by side on the same bytes (medians of 5 runs),
+## the import with both signature verifiers (libsecp256k1 and pure Go)
 compare:
-	cd fuzz && go run ./compare -count 5
+	cd fuzz && go run ./compare -count 5 -purego
 
 ## lint: gofmt, go vet, staticcheck and golangci-lint on both modules
 lint:

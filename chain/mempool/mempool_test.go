@@ -238,8 +238,11 @@ func TestRecentRejects(t *testing.T) {
 		t.Fatalf("an orphan: %v, remembered as rejected: %v", err, e.pool.RecentlyRejected(orphan.TxID()))
 	}
 	good := e.pay(t, 10_000, e.coins[1])
-	for range 2 {
-		e.pool.Accept(good)
+	if _, err := e.pool.Accept(good); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.pool.Accept(good); !errors.Is(err, mempool.ErrDuplicate) {
+		t.Fatalf("the same again: %v, want ErrDuplicate", err)
 	}
 	if e.pool.RecentlyRejected(good.TxID()) {
 		t.Fatal("a duplicate is remembered as rejected")

@@ -396,7 +396,7 @@ func TestSelect(t *testing.T) {
 		}
 		// Weights 1, 0.01 and 0.66 (Bitcoin Core's GetChance); the chance
 		// factor flattens them a little, so check the order and rough size.
-		if !(count[fresh] > count[failed] && count[failed] > 10*count[recent]) || count[fresh] < n/3 {
+		if count[fresh] <= count[failed] || count[failed] <= 10*count[recent] || count[fresh] < n/3 {
 			t.Fatalf("selections %v: want fresh > failed once > tried a minute ago (×0.01)", count)
 		}
 	})

@@ -236,7 +236,9 @@ func TestAnchors(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := filepath.Join(t.TempDir(), "anchors.dat")
-			os.WriteFile(p, tc.data, 0o644)
+			if err := os.WriteFile(p, tc.data, 0o644); err != nil {
+				t.Fatal(err)
+			}
 			logs := &logRecorder{}
 			b := New(Config{Now: c.now, Logger: slog.New(logs)})
 			got, err := b.LoadAnchors(p)

@@ -362,7 +362,10 @@ func startSender(t *testing.T, name, bridge string, addrs ...string) *sender {
 	t.Cleanup(func() {
 		_ = stdin.Close() // ends the helper; a second close on the way out is harmless
 		select {
-		case <-s.done:
+		case err := <-s.done:
+			if err != nil {
+				t.Logf("sender %s ended with %v", name, err)
+			}
 		case <-time.After(realTimeout):
 			t.Errorf("sender %s did not stop", name)
 		}

@@ -268,10 +268,8 @@ func TestScheduler(t *testing.T) {
 
 	t.Run("the window is 1024 blocks past the tip", func(t *testing.T) {
 		d := newSched()
-		var peers []*peerState
 		for i := range 80 { // 80 × 16 slots: more than the window
 			p := fakePeer(i + 1)
-			peers = append(peers, p)
 			d.add(p)
 			d.noteBest(p, nodes[1500])
 		}

@@ -342,8 +342,6 @@ func TestBadChecksumAndUnknownCommandKeepThePeer(t *testing.T) {
 	}
 }
 
-// recorderOf is the recorder a Peer hands its messages to.
-func recorderOf(p *Peer) *recorder { return p.handler.(*recorder) }
 
 func TestHandshakeTimeout(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
