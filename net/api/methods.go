@@ -17,6 +17,7 @@ import (
 	"github.com/renga-p2p/renga/chain/store"
 	"github.com/renga-p2p/renga/crypto/address"
 	"github.com/renga-p2p/renga/crypto/sha256d"
+	"github.com/renga-p2p/renga/net/discover"
 	"github.com/renga-p2p/renga/wire"
 )
 
@@ -42,6 +43,7 @@ var methods = map[string]method{
 	"addnode":              addNode,
 	"disconnectnode":       disconnectNode,
 	"setban":               setBan,
+	"getdiscoveryinfo":     getDiscoveryInfo,
 	"listbanned":           listBanned,
 	"clearbanned":          clearBanned,
 	"generatetoaddress":    generateToAddress,
@@ -547,6 +549,28 @@ func disconnectNode(_ context.Context, s *Server, p params) (any, error) {
 		return nil, rpcErr(codeClientNotConn, "Node not found in connected nodes")
 	}
 	return nil, nil
+}
+
+// getDiscoveryInfo is Renga's own: LAN discovery's peers and counters.
+func getDiscoveryInfo(_ context.Context, s *Server, _ params) (any, error) {
+	if s.cfg.P2P == nil {
+		return nil, rpcErr(codeClientNotConn, "networking is off")
+	}
+	st, peers := s.cfg.P2P.Discovery()
+	list := []any{}
+	for _, p := range peers {
+		list = append(list, map[string]any{"addr": p.Addr.String(), "instance": fmt.Sprintf("%016x", p.Instance),
+			"height": p.Height, "services": fmt.Sprintf("%016x", p.Services), "lastseen": p.LastSeen.Unix(),
+			"verified": p.Verified})
+	}
+	dropped := map[string]uint64{}
+	for r, n := range st.Dropped {
+		if n > 0 {
+			dropped[discover.DropReason(r).String()] = n
+		}
+	}
+	return map[string]any{"peers": list, "sent": st.Sent, "received": st.Received, "accepted": st.Accepted,
+		"dropped": dropped, "evicted": st.Evicted}, nil
 }
 
 // defaultBanTime is setban's default, bitcoind's -bantime: a day.
