@@ -342,7 +342,6 @@ func TestBadChecksumAndUnknownCommandKeepThePeer(t *testing.T) {
 	}
 }
 
-
 func TestHandshakeTimeout(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		c, s := net.Pipe()
