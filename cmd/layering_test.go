@@ -85,6 +85,7 @@ var owners = []struct {
 	{"golang.org/x/sys/unix", []string{"net/sock"}},
 	{"github.com/klauspost/compress", []string{"net/"}},
 	{"github.com/holiman/uint256", []string{"chain", "miner"}},
+	{"github.com/dchest/siphash", []string{"wire"}},
 	{"github.com/btcsuite/", nil}, // only in the fuzz/ module
 }
 
