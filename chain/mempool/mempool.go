@@ -77,6 +77,7 @@ func (c Config) withDefaults() Config {
 type Entry struct {
 	Tx      *wire.Tx
 	TxID    sha256d.Hash
+	WTxID   sha256d.Hash // what compact blocks name it by (BIP152 version 2)
 	Size    int
 	Fee     int64
 	Added   time.Time
@@ -254,7 +255,8 @@ func (p *Pool) acceptOne(tx *wire.Tx) (*Entry, error) {
 		}
 		ck = again
 	}
-	e := &Entry{Tx: tx, TxID: txid, Size: ck.size, Fee: ck.fee, Added: p.cfg.Now(), Height: ck.tip.Height, parents: ck.parents}
+	e := &Entry{Tx: tx, TxID: txid, WTxID: tx.WTxID(), Size: ck.size, Fee: ck.fee, Added: p.cfg.Now(), Height: ck.tip.Height,
+		parents: ck.parents}
 	e.rate = e.FeeRate()
 	p.insert(e)
 	if p.bytes > p.cfg.MaxBytes {
@@ -506,6 +508,17 @@ func (p *Pool) SpentBy(op wire.OutPoint) *Entry {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
 	return p.spends[op]
+}
+
+// Each calls fn for every entry, in no order, with the pool's read lock
+// held (fn must not call the pool): a walk of the pool without the sort
+// and the copy Entries makes, for a compact block's reconstruction.
+func (p *Pool) Each(fn func(*Entry)) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	for _, e := range p.txs {
+		fn(e)
+	}
 }
 
 // Entries returns every entry, parents before children, by time of arrival.

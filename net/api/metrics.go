@@ -33,6 +33,17 @@ func (s *Server) serveMetrics(w http.ResponseWriter, _ *http.Request) {
 		counter("renga_download_stalls_total", "Peers that stalled the block download.", st.Stalls)
 		counter("renga_peers_misbehaved_total", "Peers disconnected for misbehaving.", st.Misbehaved)
 		counter("renga_dials_total", "Outbound connection attempts.", st.Dials)
+		c := st.Compact
+		fmt.Fprintf(w, "# HELP renga_compact_blocks_total Compact blocks (BIP152) received, by how they were rebuilt.\n"+
+			"# TYPE renga_compact_blocks_total counter\n")
+		for _, o := range []struct {
+			name string
+			n    uint64
+		}{{"reconstructed", c.Reconstructed}, {"requested", c.Requested}, {"fallback", c.Fallback}} {
+			fmt.Fprintf(w, "renga_compact_blocks_total{outcome=%q} %d\n", o.name, o.n)
+		}
+		counter("renga_compact_blocks_received_total", "Compact blocks taken up for reconstruction.", c.Received)
+		counter("renga_compact_blocks_sent_total", "Compact blocks sent to peers.", c.Sent)
 		fmt.Fprintf(w, "# HELP renga_disconnects_total Connections ended, by reason.\n# TYPE renga_disconnects_total counter\n")
 		reasons := make([]string, 0, len(st.Disconnects))
 		for r := range st.Disconnects {

@@ -89,6 +89,7 @@ func (s *Server) ready(p *peer.Peer) error {
 	if s.pool != nil && st.relaysTxs() {
 		p.Send(&wire.MsgFeeFilter{FeeRate: s.pool.Info().MinRelayFee})
 	}
+	s.sendCmpct(p)
 	return nil
 }
 
@@ -146,12 +147,18 @@ func (s *Server) handle(p *peer.Peer, msg wire.Message) error {
 			}
 		}
 		s.onAddresses(p, st, entries)
+	case *wire.MsgSendCmpct:
+		s.onSendCmpct(st, m)
+	case *wire.MsgCmpctBlock:
+		return s.onCmpctBlock(p, st, m)
+	case *wire.MsgGetBlockTxn:
+		return s.onGetBlockTxn(p, m)
+	case *wire.MsgBlockTxn:
+		return s.onBlockTxn(p, st, m)
 	case *wire.MsgReject:
 		s.log.Debug("peer rejected something", "peer", p.Addr(), "message", m.Message, "code", m.Code, "reason", m.Reason)
 	}
 	// ping, pong, sendheaders, feefilter, sendcmpr: handled by the peer.
-	// sendcmpct, cmpctblock, getblocktxn, blocktxn: compact blocks are not
-	// negotiated, so there is nothing to do with them.
 	return nil
 }
 
@@ -215,6 +222,16 @@ func (s *Server) onBlock(p *peer.Peer, st *peerState, b *wire.Block) error {
 	if s.chain.NodeByHash(b.Header.PrevBlock) == nil && s.chain.NodeByHash(hash) == nil {
 		return misbehaving("block %s whose parent %s is unknown", hash, b.Header.PrevBlock)
 	}
+	return s.takeBlock(p, st, b, false)
+}
+
+// takeBlock processes a block a peer sent, whole or rebuilt from its
+// compact form (viaCompact).
+func (s *Server) takeBlock(p *peer.Peer, st *peerState, b *wire.Block, viaCompact bool) error {
+	hash := b.Hash()
+	// A candidate for our next tip goes on to the high-bandwidth compact
+	// block peers at once, before full validation (BIP152).
+	s.earlyRelay(b, st)
 	// A block we did not ask for is worth storing only if it would make
 	// the best chain (Core's AcceptBlock for unrequested blocks): a pushed
 	// fork with less work than our tip is ignored, not written to disk
@@ -235,8 +252,13 @@ func (s *Server) onBlock(p *peer.Peer, st *peerState, b *wire.Block) error {
 	switch {
 	case err == nil, errors.Is(err, chain.ErrDuplicate):
 	case errors.Is(err, chain.ErrInvalidBlock):
-		switch chain.RuleOf(err) {
-		case chain.RuleTimeTooNew, chain.RuleBadMerkle, chain.RuleMutated, chain.RuleWitness:
+		switch {
+		case viaCompact:
+			// Relayed as BIP152 allows, before the sender validated it:
+			// what it could not know is not held against it.
+			s.log.Info("block rebuilt from a compact block is invalid", "peer", p.Addr(), "hash", hash, "err", err)
+		case chain.RuleOf(err) == chain.RuleTimeTooNew, chain.RuleOf(err) == chain.RuleBadMerkle,
+			chain.RuleOf(err) == chain.RuleMutated, chain.RuleOf(err) == chain.RuleWitness:
 			// Not necessarily the peer's fault (clock skew, or a relayed
 			// copy that was tampered with): drop it, keep the peer.
 			s.log.Info("block refused", "peer", p.Addr(), "hash", hash, "err", err)
@@ -248,6 +270,9 @@ func (s *Server) onBlock(p *peer.Peer, st *peerState, b *wire.Block) error {
 	}
 	if err == nil && n != nil {
 		st.novel(true, s.cfg.Now())
+		if s.chain.Tip() == n {
+			s.noteFirst(st) // it gave us our new tip first
+		}
 	}
 	s.sched.noteBest(st, n)
 	s.schedule()
@@ -266,6 +291,9 @@ func (s *Server) onTx(p *peer.Peer, st *peerState, tx *wire.Tx) {
 	if _, err := s.pool.Accept(tx); err == nil {
 		st.novel(false, s.cfg.Now())
 	} else {
+		if !errors.Is(err, mempool.ErrDuplicate) {
+			s.extra.add(tx) // it may still be in a block: for compact blocks
+		}
 		if errors.Is(err, mempool.ErrOrphan) {
 			// Ask the peer for the parents we lack, as if it had announced
 			// them: through the request tracker, bounded like any.
@@ -345,10 +373,18 @@ func (s *Server) onNotFound(st *peerState, m *wire.MsgNotFound) {
 	s.schedule()
 }
 
-// schedule asks peers for the blocks the scheduler hands out.
+// schedule asks peers for the blocks the scheduler hands out: near the
+// tip, of a peer that speaks BIP152, as compact blocks (what it lacks of a
+// block its mempool mostly holds costs a fraction of the block).
 func (s *Server) schedule() {
+	tip := s.chain.Tip()
 	for st, inv := range s.sched.next(s.cfg.Now()) {
 		s.counters.blocksRequested.Add(uint64(len(inv)))
+		if speaks, _ := st.compactInfo(); speaks && len(inv) == 1 {
+			if n := s.chain.NodeByHash(inv[0].Hash); n != nil && n.Height == tip.Height+1 {
+				inv[0].Type = wire.InvCmpctBlock
+			}
+		}
 		st.p.Send(&wire.MsgGetData{Inv: inv})
 	}
 }

@@ -26,11 +26,24 @@ func (s *Server) onChainEvent(e chain.Event) {
 	if e.Kind != chain.BlockConnected || e.Node != s.chain.Tip() {
 		return
 	}
+	var compact *wire.MsgCmpctBlock
 	for _, st := range s.readyPeers() {
 		if !st.tell(e.Node.Hash) {
 			continue
 		}
 		s.sched.noteBest(st, e.Node) // it will have it once it follows the announcement
+		if _, hb := st.compactInfo(); hb && e.Block != nil {
+			// A peer that asked for new blocks pushed as compact blocks
+			// (and did not get it early, before we validated it).
+			if compact == nil {
+				compact, _ = newCompact(e.Block)
+			}
+			if compact != nil {
+				st.p.Send(compact)
+				s.counters.compact.sent.Add(1)
+				continue
+			}
+		}
 		if st.p.WantsHeaders() {
 			st.p.Send(&wire.MsgHeaders{Headers: []wire.Header{e.Node.Header}})
 		} else {

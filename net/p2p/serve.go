@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/renga-p2p/renga/chain"
 	"github.com/renga-p2p/renga/chain/mempool"
 	"github.com/renga-p2p/renga/crypto/sha256d"
 	"github.com/renga-p2p/renga/net/addrbook"
@@ -30,14 +31,17 @@ func (s *Server) onGetData(p *peer.Peer, m *wire.MsgGetData) error {
 		}
 		seen[iv.Hash] = struct{}{}
 		switch iv.Type &^ wire.InvWitnessFlag {
-		case wire.InvBlock:
+		case wire.InvBlock, wire.InvCmpctBlock:
 			n := s.chain.NodeByHash(iv.Hash)
-			if n == nil {
+			if n == nil || s.chain.Status(n)&chain.StatusHaveData == 0 {
 				missing = append(missing, iv)
 				continue
 			}
 			if err := p.WaitSendRoom(); err != nil {
 				return err
+			}
+			if iv.Type == wire.InvCmpctBlock && s.serveCompact(p, n) {
+				continue
 			}
 			raw, err := s.chain.RawBlock(n)
 			if err != nil {

@@ -60,6 +60,10 @@ type Server struct {
 	connSeq  atomic.Uint64
 	wg       sync.WaitGroup
 
+	extra extraPool // recent transactions the mempool did not keep, for compact blocks
+	hbMu  sync.Mutex
+	hb    []*peerState // the peers asked to push compact blocks, newest last
+
 	discouraged *discouraged
 	bans        *bans
 	manual      atomic.Pointer[[]netip.Addr] // the manual peers' addresses (see mayDiscourage)
@@ -465,6 +469,7 @@ func (s *Server) runPeer(ctx context.Context, st *peerState) {
 	s.sched.remove(st)
 	s.txreq.remove(st)
 	st.hsync.Close() // its share of the low-work headers held
+	s.forgetHighBandwidth(st)
 	reason := DisconnectReason(err)
 	s.counters.disconnected(reason)
 	attrs := []any{"peer", addr, "kind", kind.String(), "reason", reason, "err", err}

@@ -61,6 +61,11 @@ type peerState struct {
 	addr      netip.AddrPort // the dialled address, or the remote one if inbound
 	connected time.Time
 	seq       uint64 // order of the connections' starts (ties of connected)
+	// cmpct: the peer speaks compact blocks version 2; cmpctHB: it asked
+	// us to push new blocks to it as compact blocks; partial: a compact
+	// block of its waiting for the blocktxn we asked for. Under mu.
+	cmpct, cmpctHB bool
+	partial        *partialBlock
 	// hsync takes the peer's headers under the anti-DoS work threshold;
 	// used by the peer's reading goroutine only.
 	hsync *chain.HeaderSync

@@ -26,6 +26,8 @@ type Stats struct {
 	Dials                  uint64 // outbound connection attempts
 	// Disconnects counts ended connections by reason (see DisconnectReason).
 	Disconnects map[string]uint64
+	// Compact counts compact blocks (BIP152) and how they were rebuilt.
+	Compact CompactStats
 }
 
 // counters are the server's statistics, updated without its lock.
@@ -34,6 +36,7 @@ type counters struct {
 	blocksIgnored                                 atomic.Uint64
 	txsReceived, txsServed                        atomic.Uint64
 	misbehaved, dials                             atomic.Uint64
+	compact                                       compactCounters
 
 	mu          sync.Mutex
 	disconnects map[string]uint64
@@ -55,7 +58,7 @@ func (s *Server) Stats() Stats {
 		BlocksReceived: c.blocksReceived.Load(), BlocksRequested: c.blocksRequested.Load(),
 		BlocksServed: c.blocksServed.Load(), BlocksIgnored: c.blocksIgnored.Load(), TxsReceived: c.txsReceived.Load(), TxsServed: c.txsServed.Load(),
 		Stalls: s.sched.stallCount(), Misbehaved: c.misbehaved.Load(), Dials: c.dials.Load(),
-		Disconnects: map[string]uint64{},
+		Disconnects: map[string]uint64{}, Compact: c.compact.snapshot(),
 	}
 	c.mu.Lock()
 	for k, v := range c.disconnects {
