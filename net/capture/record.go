@@ -48,11 +48,19 @@ type Record struct {
 	Proto     uint8 // ProtoTCP or ProtoUDP
 	Direction Direction
 	Kind      Kind
-	Magic     wire.Magic // the frame's network (zero for gaps and junk)
-	Command   string     // the frame's command, "beacon", or empty for gaps and junk
-	Inner     string     // the command a cmpr frame wraps
-	Size      int        // payload bytes; for a gap, the bytes missing; for junk, the bytes skipped
-	Summary   string     // one line: the message's gist, or what is wrong
+	Magic     wire.Magic // the frame's network (zero for gaps and junk, and in message-capture files)
+	// Command is the message's command, "beacon", or empty for gaps and
+	// junk. A cmpr frame that decompressed is reported as the message it
+	// carries, as if it had been sent plain: Command is the inner command
+	// and Codec and Compressed say how it travelled.
+	Command string
+	Inner   string     // the command a cmpr frame declares, when it was not decompressed
+	Codec   wire.Codec // the codec of a message that came in a cmpr frame; 0 for one sent plain
+	// Compressed is the cmpr frame's payload bytes for a message that came
+	// compressed (Size is then the decompressed payload's).
+	Compressed int
+	Size       int    // payload bytes; for a gap, the bytes missing; for junk, the bytes skipped
+	Summary    string // one line: the message's gist, or what is wrong
 }
 
 // label is the command column: the command, or the kind for records without one.
@@ -67,63 +75,93 @@ func (r *Record) label() string {
 }
 
 // AppendText appends the record as one line for people, without a newline:
-// time (in loc; nil means UTC), source → destination, direction, command, payload size,
-// summary. Fixed column widths keep IPv4 captures aligned.
+// time (in loc; nil means UTC), source → destination ("-" for an end the
+// capture does not name, such as the node's own address in a message-capture
+// file), direction, command, payload size, summary. A message that came in a
+// cmpr frame is shown as sent plain, its summary marked "[cmpr CODEC N B]"
+// with the compressed size. Fixed column widths keep IPv4 captures aligned.
 func (r *Record) AppendText(b []byte, loc *time.Location) []byte {
 	if loc == nil {
 		loc = time.UTC
 	}
 	b = r.Time.In(loc).AppendFormat(b, "2006-01-02 15:04:05.000000")
-	b = fmt.Appendf(b, "  %-21s → %-21s  %-3s  %-12s %8d  ", r.Src, r.Dst, r.Direction, r.label(), r.Size)
+	b = fmt.Appendf(b, "  %-21s → %-21s  %-3s  %-12s %8d  ", endpoint(r.Src), endpoint(r.Dst), r.Direction, r.label(), r.Size)
 	if r.Kind == KindMalformed || r.Kind == KindUnknown {
 		b = append(b, "! "...)
+	}
+	if r.Codec != 0 {
+		b = fmt.Appendf(b, "[cmpr %s %d B] ", r.Codec, r.Compressed)
 	}
 	return append(b, r.Summary...)
 }
 
+// endpoint is an address for people: "-" when the capture does not say.
+func endpoint(ap netip.AddrPort) string {
+	if !ap.IsValid() {
+		return "-"
+	}
+	return ap.String()
+}
+
 // jsonRecord is the shape of a record in JSON lines.
 type jsonRecord struct {
-	Time      string `json:"time"`
-	Src       string `json:"src"`
-	Dst       string `json:"dst"`
-	Proto     string `json:"proto"`
-	Direction string `json:"dir"`
-	Kind      string `json:"kind"`
-	Magic     string `json:"magic,omitempty"`
-	Command   string `json:"command,omitempty"`
-	Inner     string `json:"inner,omitempty"`
-	Size      int    `json:"size"`
-	Summary   string `json:"summary"`
+	Time       string `json:"time"`
+	Src        string `json:"src"`
+	Dst        string `json:"dst"`
+	Proto      string `json:"proto"`
+	Direction  string `json:"dir"`
+	Kind       string `json:"kind"`
+	Magic      string `json:"magic,omitempty"`
+	Command    string `json:"command,omitempty"`
+	Inner      string `json:"inner,omitempty"`
+	Codec      string `json:"cmpr,omitempty"`
+	Compressed int    `json:"cmpr_size,omitempty"`
+	Size       int    `json:"size"`
+	Summary    string `json:"summary"`
 }
 
 // MarshalJSON gives the record as one JSON object with string fields for
-// time (RFC 3339, nanoseconds, UTC), endpoints, proto, dir, kind, magic and
-// command.
+// time (RFC 3339, nanoseconds, UTC), endpoints ("" for an end the capture
+// does not name), proto, dir, kind, magic and command; a message that came
+// in a cmpr frame also has "cmpr" (the codec) and "cmpr_size".
 func (r Record) MarshalJSON() ([]byte, error) {
 	j := jsonRecord{
-		Time:      r.Time.UTC().Format(time.RFC3339Nano),
-		Src:       r.Src.String(),
-		Dst:       r.Dst.String(),
-		Proto:     map[uint8]string{ProtoTCP: "tcp", ProtoUDP: "udp"}[r.Proto],
-		Direction: r.Direction.String(),
-		Kind:      r.Kind.String(),
-		Command:   r.Command,
-		Inner:     r.Inner,
-		Size:      r.Size,
-		Summary:   r.Summary,
+		Time:       r.Time.UTC().Format(time.RFC3339Nano),
+		Src:        jsonEndpoint(r.Src),
+		Dst:        jsonEndpoint(r.Dst),
+		Proto:      map[uint8]string{ProtoTCP: "tcp", ProtoUDP: "udp"}[r.Proto],
+		Direction:  r.Direction.String(),
+		Kind:       r.Kind.String(),
+		Command:    r.Command,
+		Inner:      r.Inner,
+		Compressed: r.Compressed,
+		Size:       r.Size,
+		Summary:    r.Summary,
 	}
 	if r.Magic != (wire.Magic{}) {
 		j.Magic = r.Magic.String()
 	}
+	if r.Codec != 0 {
+		j.Codec = r.Codec.String()
+	}
 	return json.Marshal(j)
+}
+
+func jsonEndpoint(ap netip.AddrPort) string {
+	if !ap.IsValid() {
+		return ""
+	}
+	return ap.String()
 }
 
 // Filter selects records. The zero Filter selects every record.
 type Filter struct {
 	// Peers, when not empty: either endpoint must match one of them.
 	Peers []PeerMatch
-	// Commands, when not empty: the command (or a cmpr's inner command) must
-	// be one of them. Gaps and junk, having no command, never match.
+	// Commands, when not empty: the command must be one of them. A message
+	// that came in a cmpr frame matches both its own command and "cmpr", as
+	// does a cmpr that was not decompressed by its inner command. Gaps and
+	// junk, having no command, never match.
 	Commands []string
 	// Direction, when not DirUnknown, must be the record's direction.
 	Direction Direction
@@ -163,7 +201,8 @@ func (f *Filter) Match(r *Record) bool {
 		return false
 	}
 	if len(f.Commands) > 0 && !slices.Contains(f.Commands, r.Command) &&
-		(r.Inner == "" || !slices.Contains(f.Commands, r.Inner)) {
+		(r.Inner == "" || !slices.Contains(f.Commands, r.Inner)) &&
+		(r.Codec == 0 || !slices.Contains(f.Commands, wire.CmdCmpr)) {
 		return false
 	}
 	if len(f.Peers) == 0 {

@@ -6,6 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/klauspost/compress/s2"
+	"github.com/klauspost/compress/zstd"
+
 	"github.com/renga-p2p/renga/crypto/sha256d"
 	"github.com/renga-p2p/renga/wire"
 )
@@ -29,7 +32,40 @@ type step struct {
 	dir     Direction
 	beacon  bool
 	frame   []byte // a whole frame, or a beacon datagram
-	command string // what a decoder should report
+	command string // what Renga's decoder should report
+	wire    string // the frame's command, when not command (a cmpr, which the decoder shows as what it carries)
+}
+
+// onWire is the frame's command, as tshark reports it.
+func (s step) onWire() string {
+	if s.wire != "" {
+		return s.wire
+	}
+	return s.command
+}
+
+// compress returns msg wrapped in a cmpr with codec, its payload really
+// compressed.
+func compress(t testing.TB, codec wire.Codec, msg wire.Message) *wire.MsgCmpr {
+	t.Helper()
+	payload, err := msg.AppendBinary(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var data []byte
+	switch codec {
+	case wire.CodecZstd:
+		enc, err := zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		data = enc.EncodeAll(payload, nil)
+	case wire.CodecS2:
+		data = s2.Encode(nil, payload)
+	default:
+		t.Fatalf("codec %v", codec)
+	}
+	return &wire.MsgCmpr{Inner: msg.Command(), Length: uint32(len(payload)), Codec: codec, Data: data}
 }
 
 func mustFrame(t testing.TB, magic wire.Magic, msg wire.Message) []byte {
@@ -94,10 +130,7 @@ func scenario(t testing.TB, magic wire.Magic) []step {
 		headers.Headers = append(headers.Headers, h)
 	}
 	tx := legacyTx("spend", 2)
-	var blockPayload []byte
-	blockPayload, _ = block.AppendBinary(nil)
-	cmpr := &wire.MsgCmpr{Inner: wire.CmdBlock, Length: uint32(len(blockPayload)), Codec: wire.CodecZstd,
-		Data: bytes.Repeat([]byte{0x28, 0xb5, 0x2f, 0xfd}, 100)}
+	cmpr := compress(t, wire.CodecZstd, block)
 	beacon := wire.AppendBeacon(nil, &wire.Beacon{Query: true, Magic: magic, Genesis: hashOf("genesis"),
 		Instance: 0xfeedfacecafebeef, Port: 18444, Services: wire.SFNodeNetwork, StartHeight: 5,
 		Time: 1767225600123, Sequence: 1}, nil)
@@ -123,7 +156,7 @@ func scenario(t testing.TB, magic wire.Magic) []step {
 		{dir: DirIn, frame: f(block), command: "block"},
 		{dir: DirIn, frame: f(&tx), command: "tx"},
 		{dir: DirIn, beacon: true, frame: beacon2, command: "beacon"},
-		{dir: DirIn, frame: f(cmpr), command: "cmpr"},
+		{dir: DirIn, frame: f(cmpr), command: "block", wire: "cmpr"},
 		{dir: DirOut, frame: f(&wire.MsgPing{Nonce: 43}), command: "ping"},
 		{dir: DirIn, frame: f(&wire.MsgPong{Nonce: 43}), command: "pong"},
 	}

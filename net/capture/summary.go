@@ -70,11 +70,28 @@ func summarize(msg wire.Message) string {
 		}
 		return s
 	case *wire.MsgSendCmpct:
-		return fmt.Sprintf("announce=%t version=%d", m.Announce, m.Version)
+		mode := "low-bandwidth"
+		if m.Announce {
+			mode = "high-bandwidth"
+		}
+		return fmt.Sprintf("%s version=%d", mode, m.Version)
 	case *wire.MsgCmpctBlock:
-		return fmt.Sprintf("%s %d shortids %d prefilled", m.Header.Hash(), len(m.ShortIDs), len(m.Prefilled))
+		idx := make([]uint16, len(m.Prefilled))
+		for i := range m.Prefilled {
+			idx[i] = m.Prefilled[i].Index
+		}
+		s := fmt.Sprintf("%s %d txs: %d shortids, %d prefilled", m.Header.Hash(), len(m.ShortIDs)+len(m.Prefilled),
+			len(m.ShortIDs), len(m.Prefilled))
+		if len(idx) > 0 {
+			s += " at " + indexList(idx)
+		}
+		return s + fmt.Sprintf(" nonce=%016x", m.Nonce)
 	case *wire.MsgGetBlockTxn:
-		return fmt.Sprintf("%s %d indexes", m.BlockHash, len(m.Indexes))
+		s := fmt.Sprintf("%s %d indexes", m.BlockHash, len(m.Indexes))
+		if len(m.Indexes) > 0 {
+			s += ": " + indexList(m.Indexes)
+		}
+		return s
 	case *wire.MsgBlockTxn:
 		return fmt.Sprintf("%s %d txs", m.BlockHash, len(m.Txs))
 	case *wire.MsgSendCmpr:
@@ -87,6 +104,27 @@ func summarize(msg wire.Message) string {
 		return fmt.Sprintf("inner=%s %d→%d %s", m.Inner, m.Length, len(m.Data), m.Codec)
 	}
 	return "" // verack, getaddr, sendheaders, mempool, wtxidrelay, sendaddrv2: nothing to say
+}
+
+// maxIndexes is how many transaction indexes a summary lists before it
+// counts the rest.
+const maxIndexes = 8
+
+// indexList lists a compact block's transaction indexes (absolute, as the
+// wire package resolves the differential encoding): "0,3,17", or the first
+// maxIndexes and "… (+N)".
+func indexList(idx []uint16) string {
+	var b strings.Builder
+	for i, x := range idx[:min(len(idx), maxIndexes)] {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprint(&b, x)
+	}
+	if len(idx) > maxIndexes {
+		fmt.Fprintf(&b, ",… (+%d)", len(idx)-maxIndexes)
+	}
+	return b.String()
 }
 
 // quoteAgent shows a user agent as sent, with anything unprintable escaped.
