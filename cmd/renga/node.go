@@ -44,6 +44,7 @@ type nodeFlags struct {
 	mineAddress      string
 	rpc              string
 	compress         bool
+	compact          bool
 	capture          string
 	capturePeers     listFlag
 	captureCommands  listFlag
@@ -84,6 +85,7 @@ func registerNodeFlags(fs *flag.FlagSet) *nodeFlags {
 	fs.StringVar(&f.mineAddress, "mine-address", "", "pay mined blocks to `ADDRESS` (default: the wallet's first key)")
 	fs.StringVar(&f.rpc, "rpc", "", "serve JSON-RPC on `ADDR` on loopback (default 127.0.0.1:RPCPORT; \"off\" for none)")
 	fs.BoolVar(&f.compress, "compress", defaultCompress, "offer cmpr link compression (zstd, s2) to peers that offer it")
+	fs.BoolVar(&f.compact, "compact-blocks", true, "relay blocks as BIP152 compact blocks to peers that speak it (false: whole blocks)")
 	fs.StringVar(&f.capture, "capture", "", "record every message sent and received to `FILE` (pcapng)")
 	fs.Var(&f.capturePeers, "capture-peer", "record only peers in `PREFIX` (address or CIDR; repeatable)")
 	fs.Var(&f.captureCommands, "capture-command", "record only messages of `CMD` (\"beacon\" for discovery; repeatable)")
@@ -217,7 +219,8 @@ func (f *nodeFlags) nodeConfig() (node.Config, error) {
 	}
 	c := node.Config{
 		Network: p, Dir: f.chain.dir(p), Connect: f.connect, AddNode: f.addnode,
-		Mine: f.mine, Threads: f.threads, Kernel: f.kernel, Compress: f.compress, Capture: f.capture,
+		Mine: f.mine, Threads: f.threads, Kernel: f.kernel, Compress: f.compress, NoCompactBlocks: !f.compact,
+		Capture:     f.capture,
 		MaxOutbound: f.maxOutbound, MaxInbound: f.maxInbound, Version: buildVersion(),
 	}
 	var problems []string

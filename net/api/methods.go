@@ -412,6 +412,7 @@ func getPeerInfo(_ context.Context, s *Server, _ params) (any, error) {
 			"inflight": pi.InFlight, "compression": pi.Stats.Compressing, "connection_type": pi.Kind,
 			"bytessent_per_msg": pi.Stats.BytesSentPerMsg, "bytesrecv_per_msg": pi.Stats.BytesRecvPerMsg,
 			"send_backlog": pi.Stats.SendBacklog, "send_pauses": pi.Stats.SendPauses,
+			"bip152_hb_to": pi.HBTo, "bip152_hb_from": pi.HBFrom, "compact_blocks": pi.Compact,
 		})
 	}
 	return out, nil

@@ -39,6 +39,8 @@ type Config struct {
 	MaxOutbound int // connections to dial (default 8)
 	MaxInbound  int // connections to accept (default 117)
 	Compress    bool
+	// NoCompactBlocks relays blocks whole, without BIP152.
+	NoCompactBlocks bool
 	// MempoolPeers may ask for our mempool (BIP35); nobody else may.
 	MempoolPeers []netip.Prefix
 
@@ -232,8 +234,9 @@ func (n *Node) Run(ctx context.Context) (err error) {
 	srv, err := p2p.New(p2p.Config{
 		Chain: c, Pool: pool, Listen: cfg.Listen, Transport: cfg.Transport, Connect: cfg.Connect,
 		AddNode: cfg.AddNode, MaxOutbound: cfg.MaxOutbound, MaxInbound: cfg.MaxInbound, Discovery: disc,
-		Compression: cfg.Compress, UserAgent: cfg.UserAgent, MempoolPeers: cfg.MempoolPeers,
-		AddrBook: filepath.Join(cfg.Dir, "peers.dat"), Anchors: filepath.Join(cfg.Dir, "anchors.dat"),
+		Compression: cfg.Compress, NoCompactBlocks: cfg.NoCompactBlocks, UserAgent: cfg.UserAgent,
+		MempoolPeers: cfg.MempoolPeers,
+		AddrBook:     filepath.Join(cfg.Dir, "peers.dat"), Anchors: filepath.Join(cfg.Dir, "anchors.dat"),
 		BanList: filepath.Join(cfg.Dir, "banlist.json"), Capture: rec, Logger: log.With("part", "p2p"),
 	})
 	if err != nil {

@@ -109,14 +109,14 @@ func (x *extraPool) each(fn func(*wire.Tx)) {
 
 // sendCmpct offers compact blocks to a peer that can speak them.
 func (s *Server) sendCmpct(p *peer.Peer) {
-	if p.Version().ProtocolVersion >= 70014 {
+	if !s.cfg.NoCompactBlocks && p.Version().ProtocolVersion >= 70014 {
 		p.Send(&wire.MsgSendCmpct{Announce: false, Version: cmpctVersion})
 	}
 }
 
 // onSendCmpct records what a peer speaks: only version 2 is used.
 func (s *Server) onSendCmpct(st *peerState, m *wire.MsgSendCmpct) {
-	if m.Version != cmpctVersion {
+	if m.Version != cmpctVersion || s.cfg.NoCompactBlocks {
 		return
 	}
 	st.mu.Lock()
@@ -205,6 +205,18 @@ func (s *Server) noteFirst(st *peerState) {
 	if drop != nil {
 		drop.p.Send(&wire.MsgSendCmpct{Announce: false, Version: cmpctVersion})
 	}
+}
+
+// isHighBandwidth reports whether we asked st to push compact blocks.
+func (s *Server) isHighBandwidth(st *peerState) bool {
+	s.hbMu.Lock()
+	defer s.hbMu.Unlock()
+	for _, x := range s.hb {
+		if x == st {
+			return true
+		}
+	}
+	return false
 }
 
 // forgetHighBandwidth drops a peer that left from the high-bandwidth list.

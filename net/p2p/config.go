@@ -72,6 +72,9 @@ type Config struct {
 
 	// Compression offers link compression to peers that offer it too.
 	Compression bool
+	// NoCompactBlocks turns BIP152 off: blocks are relayed whole, as to a
+	// peer that does not speak it (to compare the two, say).
+	NoCompactBlocks bool
 	// UserAgent is sent in version messages (default "/renga/").
 	UserAgent string
 	// AddrBook is where known addresses are kept between runs ("" for

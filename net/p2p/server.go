@@ -499,7 +499,11 @@ type PeerInfo struct {
 	StartHeight int32
 	SyncedTo    int32 // the best header we know the peer has
 	InFlight    int
-	Stats       peer.Stats
+	// Compact: it speaks BIP152 version 2; HBTo: we asked it to push new
+	// blocks as compact blocks; HBFrom: it asked us (getpeerinfo's
+	// bip152_hb_to and bip152_hb_from).
+	Compact, HBTo, HBFrom bool
+	Stats                 peer.Stats
 }
 
 // Peers lists the connections that completed their handshake.
@@ -518,9 +522,10 @@ func (s *Server) Peers() []PeerInfo {
 			continue
 		}
 		best, inflight := s.sched.peerInfo(st)
+		speaks, hbFrom := st.compactInfo()
 		info := PeerInfo{Addr: p.Addr(), Local: p.LocalAddr(), Inbound: p.Inbound(), Kind: st.kind.String(),
 			Version: v.ProtocolVersion, UserAgent: v.UserAgent, Services: v.Services, StartHeight: v.StartHeight,
-			InFlight: inflight, Stats: p.Stats(), SyncedTo: -1}
+			InFlight: inflight, Stats: p.Stats(), SyncedTo: -1, Compact: speaks, HBFrom: hbFrom, HBTo: s.isHighBandwidth(st)}
 		if best != nil {
 			info.SyncedTo = best.Height
 		}
