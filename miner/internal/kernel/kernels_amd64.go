@@ -25,8 +25,8 @@ func init() {
 		Kernel{
 			Name:      "shani",
 			Lanes:     shaniLanes,
-			Available: hasSHANI() && cpu.X86.HasSSSE3 && cpu.X86.HasSSE41 && hasBMI,
-			Requires:  "SHA, SSSE3, SSE4.1, BMI1, BMI2",
+			Available: hasSHANI() && cpu.X86.HasSSSE3 && hasBMI,
+			Requires:  "SHA, SSSE3, BMI1, BMI2",
 			Chunk:     1 << 16,
 			scan: func(j *Job, start, count uint32, hits []uint32) (int, uint32) {
 				p := shaniParams(j)
@@ -60,25 +60,40 @@ func hasSHANI() bool {
 	return ebx&(1<<29) != 0
 }
 
-const shaniLanes = 4
+const shaniLanes = 2
 
-// shaniParams prepares what the SHA-NI kernel needs per job, in SHA-NI's
-// state packing: ABEF is (F, E, B, A) and CDGH is (H, G, D, C) from the lowest
-// 32-bit word up. Rounds 0 and 1 of the second block do not depend on the
-// nonce and are done here.
-func shaniParams(j *Job) [24]uint32 {
+// shaniParams prepares what the SHA-NI kernel needs per job (see
+// _asm/shani.go), in SHA-NI's state packing: ABEF is (F, E, B, A) and CDGH is
+// (H, G, D, C) from the lowest 32-bit word up. Rounds 0–2 of the second
+// block do not depend on the nonce and are done here; round 3 adds the nonce
+// word W3 to T1 and nothing else nonlinear, so the kernel finishes it by
+// adding W3 to lanes E and A. Message words 16 and 17 are job constants, 18
+// and 19 are constants plus σ0(W3) and W3.
+func shaniParams(j *Job) [28]uint32 {
 	m := j.Midstate
-	w := [3]uint32{j.Tail[0], j.Tail[1], j.Tail[2]}
+	w := [16]uint32{0: j.Tail[0], 1: j.Tail[1], 2: j.Tail[2], 4: 0x80000000, 15: HeaderSize * 8}
 	a, b, c, d, e, f, g, h := m[0], m[1], m[2], m[3], m[4], m[5], m[6], m[7]
-	for t := range 2 {
+	for t := range 3 {
 		t1 := h + sha256d.BigSigma1(e) + sha256d.Ch(e, f, g) + sha256d.K[t] + w[t]
 		t2 := sha256d.BigSigma0(a) + sha256d.Maj(a, b, c)
 		h, g, f, e, d, c, b, a = g, f, e, d+t1, c, b, a, t1+t2
 	}
-	return [24]uint32{
+	t1 := h + sha256d.BigSigma1(e) + sha256d.Ch(e, f, g) + sha256d.K[3] // + W3
+	t2 := sha256d.BigSigma0(a) + sha256d.Maj(a, b, c)
+	s0, s1 := sha256d.SmallSigma0, sha256d.SmallSigma1
+	w16 := s1(w[14]) + w[9] + s0(w[1]) + w[0]
+	w17 := s1(w[15]) + w[10] + s0(w[2]) + w[1]
+	c18 := s1(w16) + w[11] + w[2]     // + σ0(W3)
+	c19 := s1(w17) + w[12] + s0(w[4]) // + W3
+	return [28]uint32{
 		m[5], m[4], m[1], m[0], m[7], m[6], m[3], m[2],
-		f, e, b, a, h, g, d, c,
-		w[0], w[1], w[2], 0,
-		w[2] + sha256d.K[2], sha256d.K[3], 0, 0,
+		// After round 3: a' = t1+t2+W3, b' = a, c' = b, d' = c,
+		// e' = d+t1+W3, f' = e, g' = f, h' = g.
+		e, d + t1, a, t1 + t2, g, f, c, b,
+		w16, w17, c18, c19,
+		// Quad 5's SHA256MSG2 input: MSG1(W4…W8) plus W13…W16.
+		w[4] + s0(w[5]) + w[13], w[5] + s0(w[6]) + w[14], w[6] + s0(w[7]) + w[15], w[7] + s0(w[8]) + w16,
+		// Quad 7's MSG1 part: W12+σ0(W13) … W15+σ0(W16).
+		w[12] + s0(w[13]), w[13] + s0(w[14]), w[14] + s0(w[15]), w[15] + s0(w16),
 	}
 }

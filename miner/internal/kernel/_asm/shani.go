@@ -8,234 +8,360 @@ import (
 	"github.com/mmcloughlin/avo/reg"
 )
 
-// The SHA-NI kernel hashes 4 nonces as 4 independent streams interleaved
-// instruction by instruction: SHA256RNDS2 has a latency of about 4 cycles but
-// issues every 2, so one stream leaves the SHA unit idle half the time and
-// two leave it waiting on the message schedule; four keep it busy.
+// The SHA-NI kernel hashes two nonces as independent streams, their
+// instructions interleaved. Two limits meet in it (measured on the
+// development machine, an Intel core of the Golden Cove family):
 //
-// Per stream the state lives in two registers (ABEF and CDGH, SHA-NI's
-// packing) and the message schedule in an aligned stack area, one 16-byte
-// quad of words per 4 rounds, read back as memory operands. The Go side
-// prepares (shaniParams, 24 words):
+//   - The SHA round unit: SHA256RNDS2 (two rounds) has a latency of 4 cycles
+//     and issues every 3, so one stream leaves the unit idle and two keep it
+//     busy: 61 per nonce are 183 cycles.
+//   - One vector port: SHA256MSG1 (about 4 cycles of it), SHA256MSG2 (2) and
+//     PALIGNR (1) all issue there and SHA256RNDS2 takes a slot of it too, so
+//     the message schedule weighs as much as the rounds. (PSHUFD, PADDD and
+//     the shifts go elsewhere; computing σ0 with shifts instead of
+//     SHA256MSG1 was measured slower, as was a third stream.)
 //
-//	0  midstate as ABEF      4  midstate as CDGH
-//	8  state after rounds 0 and 1 of the second block, ABEF   12  same, CDGH
-//	16 second-block words 0..2 and 0      20  W2+K2, K3, 0, 0
+// So the generator spends SHA and PALIGNR instructions only where the nonce
+// makes them necessary:
 //
-// Rounds 0 and 1 are skipped (nonce-independent); rounds 4..15 of the second
-// block and 8..15 of the outer hash take W+K from constant quads; the outer
-// hash stops after the SHA256RNDS2 of rounds 60 and 61, whose F output is the
-// e of round 60 that gives state word 7.
-const shaniStreams = 4
-
-// Local area layout (bytes from the 64-byte aligned base).
+//   - Second block: rounds 0–2 read only job words and are done in Go
+//     (shaniParams). Round 3 adds the nonce word W3 to T1 and nothing else
+//     nonlinear, so the state after it is a job constant plus (0, W3, 0, W3)
+//     in SHA-NI's ABEF packing, and rounds 4–63 are 30 SHA256RNDS2.
+//   - Message words 16 and 17 are job constants and W18, W19 are constants
+//     plus σ0(W3) and W3 (σ0 of one word, on scalar registers), so quad 4
+//     costs no SHA instruction; quads 5–7 need no SHA256MSG1 (their σ0 terms
+//     read only constant words) and quad 5 no PALIGNR either.
+//   - Outer hash: 31 SHA256RNDS2 from the IV, rounds (0,1) … (60,61). Round
+//     60 gives e61, and state word 7 of the hash is IV[7] + e61 (h64 = g63 =
+//     f62 = e61), so the hash stops there. Its words 8–15 are padding: quads
+//     2 and 3 are constants, quad 4 needs no PALIGNR and quad 6 no
+//     SHA256MSG1. (Folding round 0 into a constant, as round 3 of the second
+//     block, would save a SHA256RNDS2 but pair the rounds across message
+//     quads, a PALIGNR per pair on the busy port: measured 7% slower.)
+//
+// Per nonce that is 61 SHA256RNDS2, 19 SHA256MSG1, 23 SHA256MSG2 and 21
+// PALIGNR, against 62, 24, 24 and 24 for the straightforward midstate kernel.
+// Each message quad is computed two quads ahead of the rounds that read it,
+// off the rounds' critical path.
+//
+// Registers: X0 is SHA256RNDS2's implicit operand, shared by both streams
+// (register renaming makes that free, each use being a fresh value), and X1
+// a shared temporary; each stream keeps its state in two registers and its
+// last four message quads in a ring of four. The per-job parameters
+// (shaniParams, 28 words, 7 quads) are:
+//
+//	0 midstate ABEF   1 midstate CDGH   (added to the state after block 2)
+//	2 ABEF after round 3 without W3     3 CDGH after round 3
+//	4 W16, W17, W18−σ0(W3), W19−W3      (quad 4 less its nonce terms)
+//	5 the SHA256MSG2 input of quad 5    6 the σ0 part of quad 7's input
 const (
-	shLocK     = 0               // 16 quads of round constants
-	shLocWK2   = shLocK + 16*16  // second block K+W quads for rounds 4..15 (3 quads)
-	shLocQ     = shLocWK2 + 3*16 // constant message quads: (0x80000000,0,0,0), 0, (0,0,0,640), (0,0,0,256)
-	shLocIV    = shLocQ + 4*16   // IV as ABEF, CDGH
-	shLocP     = shLocIV + 2*16  // the 6 parameter quads
-	shLocSched = shLocP + 6*16   // per stream: 16 message quads
-	shLocSize  = shLocSched + shaniStreams*16*16
+	shaniStreams    = 2
+	shaniParamWords = 28
+	shaniLookahead  = 2
 )
 
-func genSHANI() {
-	name := "scanSHANI"
-	consts := GLOBL(name+"Consts", RODATA|NOPTR)
-	off := 0
-	word := func(v uint32) { DATA(off, U32(v)); off += 4 }
-	for _, k := range roundK {
-		word(k)
+// shTable is the layout of the kernel's 64-byte aligned stack table: the
+// job parameters, then the constant vectors, deduplicated, copied from
+// RODATA by the prologue.
+type shTable struct {
+	consts [][4]uint32
+	index  map[[4]uint32]int
+}
+
+// vec returns the offset of constant v, adding it if new.
+func (t *shTable) vec(v [4]uint32) int {
+	if t.index == nil {
+		t.index = map[[4]uint32]int{}
 	}
-	w2 := [16]uint32{4: 0x80000000, 15: 640}
-	for t := 4; t < 16; t++ {
-		word(roundK[t] + w2[t])
+	i, ok := t.index[v]
+	if !ok {
+		i = len(t.consts)
+		t.index[v] = i
+		t.consts = append(t.consts, v)
 	}
-	for _, q := range [4][4]uint32{{0x80000000, 0, 0, 0}, {}, {0, 0, 0, 640}, {0, 0, 0, 256}} {
-		for _, v := range q {
-			word(v)
+	return 16 * (shaniParamWords/4 + i)
+}
+
+func paramOff(q int) int { return 16 * q }
+
+// shBlock describes the message of one block: which quads are constants.
+type shBlock struct {
+	outer bool
+	konst [16]bool
+	value [16][4]uint32
+}
+
+// The message quads that are constants: words 4–15 of the second block
+// (padding and the length, 640 bits) and words 8–15 of the outer hash (256).
+var (
+	shBlock2 = shBlock{
+		konst: [16]bool{1: true, 2: true, 3: true},
+		value: [16][4]uint32{1: {0x80000000, 0, 0, 0}, 3: {0, 0, 0, 640}},
+	}
+	shOuter = shBlock{
+		outer: true,
+		konst: [16]bool{2: true, 3: true},
+		value: [16][4]uint32{2: {0x80000000, 0, 0, 0}, 3: {0, 0, 0, 256}},
+	}
+)
+
+// shStream is one nonce's registers.
+type shStream struct {
+	s          int
+	abef, cdgh reg.VecPhysical
+	ring       [4]reg.VecPhysical // message quad q is in ring[q%4]
+}
+
+type shGen struct {
+	tab     shTable
+	base    reg.GPVirtual
+	streams []*shStream
+	blk     *shBlock // the block being generated
+	loop    *scanLoop
+	filter  reg.GPVirtual
+	mask    reg.GPVirtual
+}
+
+// shT is the temporary the streams share.
+var shT = reg.X1
+
+func (g *shGen) at(off int) Mem        { return Mem{Base: g.base, Disp: off} }
+func (g *shGen) konst(v [4]uint32) Mem { return g.at(g.tab.vec(v)) }
+func (g *shGen) param(q int) Mem       { return g.at(paramOff(q)) }
+func kquad(q int) [4]uint32 {
+	return [4]uint32{roundK[4*q], roundK[4*q+1], roundK[4*q+2], roundK[4*q+3]}
+}
+func (g *shGen) quadConst(q int) (Op, bool) {
+	if g.blk.konst[q] {
+		return g.konst(g.blk.value[q]), true
+	}
+	return nil, false
+}
+
+// quad returns the operand holding message quad q of stream st in the
+// current block: a constant of the table or a ring register.
+func (g *shGen) quad(st *shStream, q int) Op {
+	if c, ok := g.quadConst(q); ok {
+		return c
+	}
+	return st.ring[q%4]
+}
+
+// kpair is (K[t]+w0, K[t+1]+w1, 0, 0).
+func kpair(t int, w0, w1 uint32) [4]uint32 {
+	return [4]uint32{roundK[t] + w0, roundK[t+1] + w1, 0, 0}
+}
+
+// rounds2 runs rounds t and t+1 (t even) on stream st: W+K of the pair in
+// the low half of X0, from the table when the quad is a constant.
+func (g *shGen) rounds2(st *shStream, t int) {
+	q, half := t/4, t%4
+	switch {
+	case g.blk.konst[q]:
+		v := g.blk.value[q]
+		MOVO(g.konst(kpair(t, v[half], v[half+1])), reg.X0)
+	case half == 0:
+		MOVO(st.ring[q%4], reg.X0)
+		PADDD(g.konst(kquad(q)), reg.X0)
+	default:
+		PSHUFD(U8(0x0e), st.ring[q%4], reg.X0)
+		PADDD(g.konst(kpair(t, 0, 0)), reg.X0)
+	}
+	SHA256RNDS2(reg.X0, st.abef, st.cdgh)
+	st.abef, st.cdgh = st.cdgh, st.abef
+}
+
+// schedule computes message quad q ≥ 5 of stream st into its ring register,
+// which held quad q−4:
+//
+//	Q[q] = MSG2(MSG1(Q[q−4], Q[q−3]) + ALIGNR(Q[q−1], Q[q−2], 4), Q[q−1])
+//
+// leaving out the terms that are constants of the block.
+func (g *shGen) schedule(st *shStream, q int) {
+	x := st.ring[q%4]
+	alignr := func(r reg.VecPhysical) {
+		MOVO(g.quad(st, q-1), r)
+		PALIGNR(U8(4), g.quad(st, q-2), r)
+	}
+	switch {
+	case !g.blk.outer && q == 5:
+		// MSG1(Q1, Q2) and ALIGNR(Q4, Q3) read only job words.
+		MOVO(g.param(5), x)
+	case q == 6:
+		// MSG1(Q2, Q3) is (0, 0, 0, 0) in the second block and
+		// (0x80000000, 0, 0, 0) in the outer hash.
+		alignr(x)
+		if g.blk.outer {
+			PADDD(g.konst([4]uint32{0x80000000}), x)
+		}
+	case !g.blk.outer && q == 7:
+		alignr(x)
+		PADDD(g.param(6), x)
+	case g.blk.outer && q == 4:
+		// ALIGNR(Q3, Q2) is (W9 … W12) = 0.
+		SHA256MSG1(g.quad(st, q-3), x)
+	default:
+		if c, ok := g.quadConst(q - 4); ok {
+			MOVO(c, x)
+		}
+		SHA256MSG1(g.quad(st, q-3), x)
+		alignr(shT)
+		PADDD(shT, x)
+	}
+	SHA256MSG2(g.quad(st, q-1), x)
+}
+
+// start starts stream st on nonce start+off+s: the state after round 3 and
+// message quad 4.
+func (g *shGen) start(st *shStream) {
+	n := GP32()
+	MOVL(addr("start"), n)
+	ADDL(g.loop.off.As32(), n)
+	if st.s > 0 {
+		ADDL(U8(st.s), n)
+	}
+	BSWAPL(n)    // W3
+	MOVD(n, shT) // (W3, 0, 0, 0)
+	PSHUFD(U8(0x11), shT, st.abef)
+	PADDD(g.param(2), st.abef)
+	MOVO(g.param(3), st.cdgh)
+
+	s0, u := GP32(), GP32()
+	RORXL(U8(7), n, s0)
+	RORXL(U8(18), n, u)
+	XORL(u, s0)
+	SHRL(U8(3), n)
+	XORL(n, s0) // σ0(W3), with n now W3 >> 3
+	x := st.ring[0]
+	MOVD(s0, x)       // (σ0, 0, 0, 0)
+	PUNPCKLLQ(shT, x) // (σ0, W3, 0, 0)
+	PSLLDQ(U8(8), x)  // (0, 0, σ0, W3)
+	PADDD(g.param(4), x)
+}
+
+// outerStart adds the midstate to stream st's state after block 2, turns the
+// digest into the outer hash's message quads 0 and 1 and starts the outer
+// state from the IV.
+func (g *shGen) outerStart(st *shStream) {
+	PADDD(g.param(0), st.abef)
+	PADDD(g.param(1), st.cdgh)
+	// ABEF = (F, E, B, A) and CDGH = (H, G, D, C) from lane 0 up.
+	MOVO(st.abef, st.ring[0])
+	SHUFPS(U8(0xbb), st.cdgh, st.ring[0]) // (A, B, C, D)
+	MOVO(st.abef, st.ring[1])
+	SHUFPS(U8(0x11), st.cdgh, st.ring[1]) // (E, F, G, H)
+	MOVO(g.konst([4]uint32{IV[5], IV[4], IV[1], IV[0]}), st.abef)
+	MOVO(g.konst([4]uint32{IV[7], IV[6], IV[3], IV[2]}), st.cdgh)
+}
+
+// finish compares state word 7 of stream st's hash with the filter and sets
+// its bit of the mask.
+func (g *shGen) finish(st *shStream) {
+	top, bit := GP32(), GP32()
+	MOVD(st.abef, top) // F after rounds 60 and 61 is e61
+	ADDL(U32(IV[7]), top)
+	BSWAPL(top)
+	XORL(bit, bit)
+	CMPL(top, g.filter)
+	SETLS(bit.As8())
+	if st.s > 0 {
+		SHLL(U8(st.s), bit)
+	}
+	ORL(bit, g.mask)
+}
+
+// step is one unit of a stream's work; the streams' steps are interleaved
+// round robin.
+type step func(st *shStream)
+
+// program returns the steps of one nonce.
+func (g *shGen) program() []step {
+	var steps []step
+	rounds := func(blk *shBlock, first, last, firstSched int) {
+		steps = append(steps, func(*shStream) { g.blk = blk })
+		next := firstSched
+		for t := first; t <= last; t += 2 {
+			for ; next <= min(t/4+shaniLookahead, 15); next++ {
+				q := next
+				steps = append(steps, func(st *shStream) { g.schedule(st, q) })
+			}
+			steps = append(steps, func(st *shStream) { g.rounds2(st, t) })
 		}
 	}
-	for _, v := range [8]uint32{IV[5], IV[4], IV[1], IV[0], IV[7], IV[6], IV[3], IV[2]} {
-		word(v)
-	}
-	nConsts := off
+	steps = append(steps, func(st *shStream) { g.start(st) })
+	rounds(&shBlock2, 4, 62, 5)
+	steps = append(steps, func(st *shStream) { g.outerStart(st) })
+	rounds(&shOuter, 0, 60, 4)
+	steps = append(steps, func(st *shStream) { g.finish(st) })
+	return steps
+}
 
-	TEXT(name, 0, "func(p *[24]uint32, filter uint32, start uint32, count uint32, hits []uint32) (n int, scanned uint32)")
+// shTableMax is the stack table's size; the constants (found while the
+// body is generated) must fit in what the parameters leave.
+const shTableMax = 2048
+
+// genSHANI emits the SHA-NI scan function.
+func genSHANI() {
+	const name = "scanSHANI"
+	TEXT(name, 0, fmt.Sprintf("func(p *[%d]uint32, filter uint32, start uint32, count uint32, hits []uint32) (n int, scanned uint32)", shaniParamWords))
 	Pragma("noescape")
 	Doc(fmt.Sprintf("%s scans count ≥ 1 nonces from start, %d streams at a time, writing", name, shaniStreams),
 		"candidates to hits (len ≥ 1) and stopping when it is full; start+count ≤ 2³².",
 		"p holds the per-job values prepared by shaniParams.")
 
-	local := AllocLocal(shLocSize + 64)
-	base := GP64()
-	LEAQ(local, base)
-	ADDQ(U32(63), base)
-	ANDQ(I32(-64), base)
-	at := func(o int) Mem { return Mem{Base: base, Disp: o} }
+	g := &shGen{}
+	local := AllocLocal(shTableMax + 64)
+	g.base = GP64()
+	LEAQ(local, g.base)
+	ADDQ(U32(63), g.base)
+	ANDQ(I32(-64), g.base)
+	// The constant part of the table is known only once the body is
+	// generated, so the prologue that fills it is emitted after the body.
+	JMP(LabelRef(name + "Prologue"))
+	Label(name + "Body")
 
-	Comment("Prologue: copy constants and parameters to the aligned area.")
+	regs := []reg.VecPhysical{reg.X2, reg.X3, reg.X4, reg.X5, reg.X6, reg.X7, reg.X8,
+		reg.X9, reg.X10, reg.X11, reg.X12, reg.X13}
+	for s := range shaniStreams {
+		r := regs[6*s:]
+		g.streams = append(g.streams, &shStream{s: s, abef: r[0], cdgh: r[1],
+			ring: [4]reg.VecPhysical{r[2], r[3], r[4], r[5]}})
+	}
+	g.filter = GP32()
+	MOVL(addr("filter"), g.filter)
+	g.loop = newScanLoop(name, shaniStreams)
+	g.loop.sse = true
+	g.mask = GP32()
+	XORL(g.mask, g.mask)
+	for _, f := range g.program() {
+		for _, st := range g.streams {
+			f(st)
+		}
+	}
+	g.loop.finish(g.mask, func() {})
+
+	Label(name + "Prologue")
+	Comment("Copy the job's parameters and the constants to the aligned table.")
+	if size := paramOff(0) + 16*(shaniParamWords/4+len(g.tab.consts)); size > shTableMax {
+		panic(fmt.Sprintf("%s: table of %d bytes", name, size))
+	}
+	consts := GLOBL(name+"Consts", RODATA|NOPTR)
+	for i, v := range g.tab.consts {
+		for j, w := range v {
+			DATA(16*i+4*j, U32(w))
+		}
+	}
 	src := GP64()
-	LEAQ(consts, src)
-	for o := 0; o < nConsts; o += 16 {
-		MOVOU(Mem{Base: src, Disp: o}, reg.X0)
-		MOVO(reg.X0, at(o))
-	}
 	Load(Param("p"), src)
-	for o := 0; o < 6*16; o += 16 {
-		MOVOU(Mem{Base: src, Disp: o}, reg.X0)
-		MOVO(reg.X0, at(shLocP+o))
+	for q := range shaniParamWords / 4 {
+		MOVOU(Mem{Base: src, Disp: 16 * q}, reg.X0)
+		MOVO(reg.X0, g.param(q))
 	}
-	filter := GP32()
-	MOVL(addr("filter"), filter)
-
-	loop := newScanLoop(name, shaniStreams)
-	loop.sse = true
-	x := []reg.VecPhysical{reg.X0, reg.X1, reg.X2, reg.X3, reg.X4, reg.X5, reg.X6, reg.X7,
-		reg.X8, reg.X9, reg.X10, reg.X11, reg.X12, reg.X13, reg.X14, reg.X15}
-	abef := [shaniStreams]reg.VecPhysical{x[1], x[3], x[5], x[7]}
-	cdgh := [shaniStreams]reg.VecPhysical{x[2], x[4], x[6], x[8]}
-	t, u := x[9], x[10]
-	sched := func(s, q int) Mem { return at(shLocSched + (s*16+q)*16) }
-	kq := func(q int) Mem { return at(shLocK + q*16) }
-
-	// rounds2 runs two rounds on stream s with W+K in the low half of X0.
-	rounds2 := func(s int) {
-		SHA256RNDS2(reg.X0, abef[s], cdgh[s])
-		abef[s], cdgh[s] = cdgh[s], abef[s]
+	LEAQ(consts, src)
+	for i := range g.tab.consts {
+		MOVOU(Mem{Base: src, Disp: 16 * i}, reg.X0)
+		MOVO(reg.X0, g.at(g.tab.vec(g.tab.consts[i])))
 	}
-	// quad runs four rounds on every stream: X0 from wk(s), then its high half.
-	quad := func(wk func(s int), last bool) {
-		for s := range shaniStreams {
-			wk(s)
-			rounds2(s)
-			if !last {
-				PSHUFD(U8(0x0e), reg.X0, reg.X0)
-				rounds2(s)
-			}
-		}
-	}
-	// schedule computes message quad q ≥ 4 of every stream into its slot.
-	schedule := func(q int) {
-		for s := range shaniStreams {
-			MOVO(sched(s, q-4), t)
-			SHA256MSG1(sched(s, q-3), t)
-			MOVO(sched(s, q-1), u)
-			PALIGNR(U8(4), sched(s, q-2), u)
-			PADDD(u, t)
-			SHA256MSG2(sched(s, q-1), t)
-			MOVO(t, sched(s, q))
-		}
-	}
-	wkSched := func(q int) func(s int) {
-		return func(s int) {
-			MOVO(sched(s, q), reg.X0)
-			PADDD(kq(q), reg.X0)
-		}
-	}
-
-	Comment("Second block: message quad 0 is (tail, nonce) per stream.")
-	nonce := GP32()
-	for s := range shaniStreams {
-		MOVL(addr("start"), nonce)
-		ADDL(loop.off.As32(), nonce)
-		if s > 0 {
-			ADDL(U8(s), nonce)
-		}
-		BSWAPL(nonce)
-		MOVO(at(shLocP+16*4), t)
-		PINSRD(U8(3), nonce, t)
-		MOVO(t, sched(s, 0))
-		MOVO(at(shLocQ), t)
-		MOVO(t, sched(s, 1))
-		MOVO(at(shLocQ+16), t)
-		MOVO(t, sched(s, 2))
-		MOVO(at(shLocQ+32), t)
-		MOVO(t, sched(s, 3))
-		MOVO(at(shLocP+16*2), abef[s])
-		MOVO(at(shLocP+16*3), cdgh[s])
-	}
-	Comment("Rounds 2 and 3: W2+K2 and the nonce word plus K3.")
-	for s := range shaniStreams {
-		MOVL(addr("start"), nonce)
-		ADDL(loop.off.As32(), nonce)
-		if s > 0 {
-			ADDL(U8(s), nonce)
-		}
-		BSWAPL(nonce)
-		ADDL(U32(roundK[3]), nonce)
-		MOVO(at(shLocP+16*5), reg.X0)
-		PINSRD(U8(1), nonce, reg.X0)
-		rounds2(s)
-	}
-	Comment("Rounds 4..15: constant message words.")
-	for q := 1; q < 4; q++ {
-		quad(func(s int) { MOVO(at(shLocWK2+(q-1)*16), reg.X0) }, false)
-	}
-	for q := 4; q < 16; q++ {
-		Commentf("Rounds %d..%d.", 4*q, 4*q+3)
-		schedule(q)
-		quad(wkSched(q), false)
-	}
-
-	Comment("Add the midstate; the digest words become the outer message quads 0 and 1.")
-	for s := range shaniStreams {
-		PADDD(at(shLocP), abef[s])
-		PADDD(at(shLocP+16), cdgh[s])
-		PSHUFD(U8(0x1b), abef[s], t)
-		PSHUFD(U8(0x1b), cdgh[s], u)
-		MOVO(t, abef[s])
-		PUNPCKLQDQ(u, abef[s]) // A B C D
-		PUNPCKHQDQ(u, t)       // E F G H
-		MOVO(abef[s], sched(s, 0))
-		MOVO(t, sched(s, 1))
-		MOVO(at(shLocQ), t)
-		MOVO(t, sched(s, 2))
-		MOVO(at(shLocQ+48), t)
-		MOVO(t, sched(s, 3))
-		MOVO(at(shLocIV), abef[s])
-		MOVO(at(shLocIV+16), cdgh[s])
-	}
-	Comment("Outer hash.")
-	for q := range 16 {
-		Commentf("Rounds %d..%d.", 4*q, 4*q+3)
-		if q >= 4 {
-			schedule(q)
-		}
-		quad(wkSched(q), q == 15)
-	}
-
-	Comment("State word 7 is IV[7] plus e of round 60: F of the last ABEF.")
-	mask := GP32()
-	XORL(mask, mask)
-	top := GP32()
-	bit := GP32()
-	for s := range shaniStreams {
-		MOVD(abef[s], top)
-		ADDL(U32(IV[7]), top)
-		BSWAPL(top)
-		XORL(bit, bit)
-		CMPL(top, filter)
-		SETLS(bit.As8())
-		if s > 0 {
-			SHLL(U8(s), bit)
-		}
-		ORL(bit, mask)
-	}
-	loop.finish(mask, func() {})
-}
-
-// genCPUID emits the CPUID helper used to detect SHA-NI, which x/sys/cpu does
-// not report.
-func genCPUID() {
-	TEXT("cpuid", NOSPLIT, "func(leaf, subleaf uint32) (eax, ebx, ecx, edx uint32)")
-	Doc("cpuid executes CPUID with EAX=leaf and ECX=subleaf.")
-	Load(Param("leaf"), reg.EAX)
-	Load(Param("subleaf"), reg.ECX)
-	CPUID()
-	Store(reg.EAX, Return("eax"))
-	Store(reg.EBX, Return("ebx"))
-	Store(reg.ECX, Return("ecx"))
-	Store(reg.EDX, Return("edx"))
-	RET()
+	JMP(LabelRef(name + "Body"))
 }
