@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"errors"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -34,6 +35,12 @@ func TestBenchJSON(t *testing.T) {
 	if rep.CPU == "" || rep.Runs != 2 || rep.LogicalCPUs < 1 {
 		t.Fatalf("report header %+v", rep)
 	}
+	// Where the thread's CPU time can be read (Linux), the clock and every
+	// cell's cycles per nonce are reported, and agree with each other.
+	measurable := coreClock() > 0
+	if measurable != (rep.ClockGHz > 0) {
+		t.Fatalf("clock %v GHz in the report, measurable here: %v", rep.ClockGHz, measurable)
+	}
 	// The baseline and every available kernel, on 1 and 2 threads, in that order.
 	want := append([]string{miner.Baseline}, availableKernels()...)
 	if len(rep.Results) != 2*len(want) {
@@ -49,6 +56,81 @@ func TestBenchJSON(t *testing.T) {
 		if (r.Threads == 1 && r.VsOne != 1) || (r.Kernel == miner.Baseline && r.VsBaseline != 1) || r.VsBaseline <= 0 {
 			t.Fatalf("ratios of %+v", r)
 		}
+		if measurable {
+			if r.PerCPUSecond <= 0 || math.Abs(r.CyclesPerNonce*r.PerCPUSecond-rep.ClockGHz*1e9) > 1e-6*rep.ClockGHz*1e9 {
+				t.Fatalf("cycles per nonce of %+v with a %v GHz clock", r, rep.ClockGHz)
+			}
+		}
+	}
+}
+
+// The rate per CPU-second counts only the measured part of each run's CPU
+// time, and cycles per nonce are the clock over it.
+func TestSummarizeCycles(t *testing.T) {
+	cells := []*benchCell{
+		{Kernel: miner.Baseline, Threads: 1, Runs: []float64{1e6}, cpu: 2 * time.Second, wall: 4 * time.Second, elapsed: 3 * time.Second, nonces: 3e6},
+		{Kernel: "generic", Threads: 2, Runs: []float64{4e6}, cpu: 4 * time.Second, wall: 2 * time.Second, elapsed: 2 * time.Second, nonces: 8e6},
+		{Kernel: "avx2", Threads: 1, Runs: []float64{5e6}}, // CPU time unknown
+	}
+	got := summarize(cells, 3e9)
+	// 2 s of CPU over 4 s of wall, 3 s of it measured: 1.5 CPU-seconds.
+	if got[0].PerCPUSecond != 2e6 || got[0].CyclesPerNonce != 1500 || got[0].CPUShare != 0.5 {
+		t.Errorf("baseline: %+v", got[0])
+	}
+	if got[1].PerCPUSecond != 2e6 || got[1].CyclesPerNonce != 1500 || got[1].CPUShare != 1 || got[1].VsOne != 0 {
+		t.Errorf("generic on 2 threads: %+v", got[1])
+	}
+	if got[2].PerCPUSecond != 0 || got[2].CyclesPerNonce != 0 {
+		t.Errorf("a cell without CPU time has no cycles: %+v", got[2])
+	}
+	if c := summarize(cells, 0); c[0].CyclesPerNonce != 0 || c[0].PerCPUSecond != 2e6 {
+		t.Errorf("without a clock: %+v", c[0])
+	}
+}
+
+func TestCoreClock(t *testing.T) {
+	if _, err := os.Stat("/proc/thread-self/schedstat"); err != nil {
+		if hz := coreClock(); hz != 0 {
+			t.Fatalf("coreClock = %v without a thread CPU clock", hz)
+		}
+		t.Skip("no /proc/thread-self/schedstat here: the clock is not measurable")
+	}
+	if hz := coreClock(); hz <= 0 {
+		t.Fatalf("coreClock = %v", hz)
+	}
+}
+
+// clockChain is the chain it claims: 16 alternating additions and xors of a per round.
+func TestClockChain(t *testing.T) {
+	x, a := uint64(1), uint64(0x9e3779b97f4a7c15)
+	for range 3 * 8 {
+		x = (x + a) ^ a
+	}
+	if got := clockChain(1, a, 3); got != x {
+		t.Fatalf("clockChain = %#x, want %#x", got, x)
+	}
+}
+
+func TestSchedCPU(t *testing.T) {
+	dir := t.TempDir()
+	for name, content := range map[string]string{
+		"1/schedstat": "1500000000 2000 30\n",
+		"2/schedstat": "250000000 7 1\n",
+		"3/schedstat": "garbage\n", // unreadable: left out
+	} {
+		path := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if d, ok := schedCPU(dir); !ok || d != 1750*time.Millisecond {
+		t.Fatalf("schedCPU = %v, %v; want 1.75s", d, ok)
+	}
+	if _, ok := schedCPU(filepath.Join(dir, "missing")); ok {
+		t.Fatal("schedCPU of a missing directory reported a time")
 	}
 }
 
@@ -57,7 +139,7 @@ func TestBenchTable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"cpu ", "median of 1 runs", "kernel", "M nonces/s", "× baseline", "stdlib", "generic", "fastest"} {
+	for _, want := range []string{"cpu ", "median of 1 runs", "clock ", "kernel", "M nonces/s", "× baseline", "per cpu-s", "cyc/nonce", "stdlib", "generic", "fastest"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
