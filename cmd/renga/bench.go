@@ -368,12 +368,13 @@ func coreClock() float64 {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	const self = "/proc/thread-self/schedstat"
-	clockChain(1, 3, clockOps/160) // warm-up: let the core reach its clock
+	x := uint64(1)
+	clockChain(&x, 3, clockOps/160) // warm-up: let the core reach its clock
 	t0, ok := schedstat(self)
 	if !ok {
 		return 0
 	}
-	clockChain(1, 3, clockOps/16)
+	clockChain(&x, 3, clockOps/16)
 	t1, ok := schedstat(self)
 	if !ok || t1 <= t0 {
 		return 0
@@ -381,13 +382,14 @@ func coreClock() float64 {
 	return float64(clockOps) / (t1 - t0).Seconds()
 }
 
-// clockChain runs n rounds of 16 dependent one-cycle operations on x (the
-// compiler emits each statement as one ADD/LEA or XOR of two registers; it
-// cannot fold them, a being unknown to it) and returns x. a must not be a
-// constant: additions of a constant are what a renamer can fold.
+// clockChain runs n rounds of 16 dependent one-cycle operations on *p (the
+// compiler keeps it in a register and emits each statement as one ADD/LEA or
+// XOR of two registers; it cannot fold them, a being unknown to it). a must
+// not be a constant: additions of a constant are what a renamer can fold.
 //
 //go:noinline
-func clockChain(x, a uint64, n int) uint64 {
+func clockChain(p *uint64, a uint64, n int) {
+	x := *p
 	for range n {
 		x += a
 		x ^= a
@@ -406,7 +408,7 @@ func clockChain(x, a uint64, n int) uint64 {
 		x += a
 		x ^= a
 	}
-	return x
+	*p = x
 }
 
 // cpuModel returns the CPU's model name from /proc/cpuinfo (the first

@@ -106,7 +106,8 @@ func TestClockChain(t *testing.T) {
 	for range 3 * 8 {
 		x = (x + a) ^ a
 	}
-	if got := clockChain(1, a, 3); got != x {
+	got := uint64(1)
+	if clockChain(&got, a, 3); got != x {
 		t.Fatalf("clockChain = %#x, want %#x", got, x)
 	}
 }
