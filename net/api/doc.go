@@ -14,6 +14,18 @@
 // shutdown. The server listens on loopback only. GET /metrics serves a few
 // gauges and counters in Prometheus' text format, without authentication.
 //
+// GET /events (cookie authentication) is the node's event stream, as
+// Server-Sent Events or, with ?format=jsonl, JSON lines: a hello with the
+// tip, then peers connected and disconnected (with the reason), messages
+// sent and received (only when asked for, by command, optionally sampled),
+// each block and transaction hash the first time a peer names it, blocks
+// connected (with when and from whom first heard) and disconnected, tip
+// changes and transactions accepted ([Event], [EventFilter]). [Events] is
+// the hub: it hears the chain and the mempool itself and is fed peer
+// events and every frame by the node ([Events.Peer], [Events.Conn]).
+// Publishing never blocks; a subscriber that falls behind is told how many
+// events it lost. [Client.Events] follows a stream.
+//
 // Errors use bitcoind's codes (-5 not found, -8 invalid parameter, -25/-26/-27
 // transaction rejected, -32601 unknown method, …).
 //

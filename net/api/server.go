@@ -41,7 +41,13 @@ type Config struct {
 	Miner      Miner       // nil without a miner
 	Version    string      // the node's version, for getnetworkinfo
 	Stop       func()      // what `stop` calls
-	Logger     *slog.Logger
+	// Events is the node's event hub (made by NewEvents with the same
+	// Chain and Pool), which the node also feeds with peer and message
+	// events (p2p.Config.OnPeer = Events.Peer, and Events.Conn as each
+	// connection's tap); nil: the server makes one that hears only the
+	// chain and the mempool. GET /events serves it.
+	Events *Events
+	Logger *slog.Logger
 }
 
 // Server serves JSON-RPC.
@@ -50,6 +56,10 @@ type Server struct {
 	cookie string
 	ln     net.Listener
 	log    *slog.Logger
+	events *Events
+	// stopping closes when shutdown begins: it ends the event streams,
+	// which would otherwise hold Shutdown until its deadline.
+	stopping chan struct{}
 }
 
 // CookieUser is the user name of cookie authentication.
@@ -71,7 +81,11 @@ func Listen(cfg Config) (*Server, error) {
 	if _, err := rand.Read(secret[:]); err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, cookie: hex.EncodeToString(secret[:]), log: cfg.Logger}
+	s := &Server{cfg: cfg, cookie: hex.EncodeToString(secret[:]), log: cfg.Logger, events: cfg.Events,
+		stopping: make(chan struct{})}
+	if s.events == nil {
+		s.events = NewEvents(EventsConfig{Chain: cfg.Chain, Pool: cfg.Pool, Logger: cfg.Logger})
+	}
 	if err := os.WriteFile(cfg.CookieFile, []byte(CookieUser+":"+s.cookie), 0o600); err != nil {
 		return nil, fmt.Errorf("api: write cookie: %w", err)
 	}
@@ -91,7 +105,9 @@ func (s *Server) Run(ctx context.Context) error {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /", s.serveRPC)
 	mux.HandleFunc("GET /metrics", s.serveMetrics)
+	mux.HandleFunc("GET /events", s.serveEvents)
 	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	hs.RegisterOnShutdown(func() { close(s.stopping) })
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(s.ln) }()
 	var err error
