@@ -235,6 +235,21 @@ func (c *Chain) Status(n *Node) Status {
 	return n.Status
 }
 
+// Missing returns the nodes of list whose body is not stored and that are
+// not known invalid (what a download still needs), reading their status
+// under one lock.
+func (c *Chain) Missing(list []*Node) []*Node {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	var out []*Node
+	for _, n := range list {
+		if n.Status&StatusHaveData == 0 && !n.Status.Invalid() {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
 // NodeAt returns the active chain's block at height, or nil.
 func (c *Chain) NodeAt(height int32) *Node {
 	c.mu.RLock()

@@ -198,9 +198,10 @@ const parallelScriptThreshold = 4
 // and returns the error of a failing input (the first in block order when run
 // inline; in parallel the workers stop at the first failure they see).
 func verifyScripts(checks []scriptCheck, flags ScriptFlags, cache *SigCache) error {
+	sigs := sigChecker{cache: cache} // consulted, not added to (see sigChecker)
 	if len(checks) < parallelScriptThreshold || runtime.GOMAXPROCS(0) == 1 {
 		for _, ch := range checks {
-			if err := VerifyInputCached(ch.tx, ch.input, ch.script, flags, cache); err != nil {
+			if err := verifyInput(ch.tx, ch.input, ch.script, flags, sigs); err != nil {
 				return asBlockErr(err, ch.txIdx)
 			}
 		}
@@ -218,7 +219,7 @@ func verifyScripts(checks []scriptCheck, flags ScriptFlags, cache *SigCache) err
 					return
 				}
 				ch := checks[k]
-				if err := VerifyInputCached(ch.tx, ch.input, ch.script, flags, cache); err != nil {
+				if err := verifyInput(ch.tx, ch.input, ch.script, flags, sigs); err != nil {
 					errs[k] = asBlockErr(err, ch.txIdx)
 					failed.Store(true)
 				}

@@ -50,6 +50,26 @@ func VerifyInput(tx *wire.Tx, idx int, scriptPubKey []byte, flags ScriptFlags) e
 // it verifies (a nil cache is VerifyInput). The block validation of a Chain
 // and its mempool share the chain's cache ([Chain.SigCache]).
 func VerifyInputCached(tx *wire.Tx, idx int, scriptPubKey []byte, flags ScriptFlags, cache *SigCache) error {
+	return verifyInput(tx, idx, scriptPubKey, flags, sigChecker{cache: cache, store: true})
+}
+
+// sigChecker verifies signatures through a cache: consulted always, and
+// given what verified when store is set. Block validation does not store
+// (as Bitcoin Core's): a block's signatures are not seen again, and storing
+// them would only push out the mempool's, which its blocks will need.
+type sigChecker struct {
+	cache *SigCache
+	store bool
+}
+
+func (s sigChecker) verify(pubKey, der []byte, hash [32]byte) bool {
+	if s.cache == nil {
+		return secp.Verify(pubKey, der, hash)
+	}
+	return s.cache.verify(pubKey, der, hash, s.store)
+}
+
+func verifyInput(tx *wire.Tx, idx int, scriptPubKey []byte, flags ScriptFlags, sigs sigChecker) error {
 	class, key := Classify(scriptPubKey)
 	if class != PayToPubKey && class != PayToPubKeyHash {
 		return txErr(RuleUnsupported, "input %d spends a %s output", idx, class)
@@ -120,7 +140,7 @@ func VerifyInputCached(tx *wire.Tx, idx int, scriptPubKey []byte, flags ScriptFl
 	}
 	pubKey, sig := stack[len(stack)-1], stack[len(stack)-2]
 	stack = stack[:len(stack)-2]
-	ok, err := checkSig(tx, idx, sig, pubKey, scriptPubKey, flags, cache)
+	ok, err := checkSig(tx, idx, sig, pubKey, scriptPubKey, flags, sigs)
 	if err != nil {
 		return fail("%v", err)
 	}
@@ -137,7 +157,7 @@ func VerifyInputCached(tx *wire.Tx, idx int, scriptPubKey []byte, flags ScriptFl
 // checkSig is OP_CHECKSIG for legacy scripts. An encoding the flags forbid is
 // an error (the script fails); a signature that simply does not verify is
 // false (and an error only under NULLFAIL when it is not empty).
-func checkSig(tx *wire.Tx, idx int, sig, pubKey, scriptCode []byte, flags ScriptFlags, cache *SigCache) (bool, error) {
+func checkSig(tx *wire.Tx, idx int, sig, pubKey, scriptCode []byte, flags ScriptFlags, sigs sigChecker) (bool, error) {
 	code := findAndDelete(scriptCode, sig)
 	if len(sig) > 0 {
 		if flags&(VerifyDERSig|VerifyLowS|VerifyStrictEnc) != 0 && !secp.IsStrictDER(sig) {
@@ -159,7 +179,7 @@ func checkSig(tx *wire.Tx, idx int, sig, pubKey, scriptCode []byte, flags Script
 		return false, nil
 	}
 	hash := SignatureHash(code, tx, idx, uint32(sig[len(sig)-1]))
-	ok := cache.Verify(pubKey, sig[:len(sig)-1], hash)
+	ok := sigs.verify(pubKey, sig[:len(sig)-1], hash)
 	if !ok && flags&VerifyNullFail != 0 {
 		return false, fmt.Errorf("failing signature is not empty (NULLFAIL)")
 	}

@@ -88,6 +88,11 @@ func (c *SigCache) Verify(pubKey, der []byte, hash [32]byte) bool {
 	if c == nil {
 		return secp.Verify(pubKey, der, hash)
 	}
+	return c.verify(pubKey, der, hash, true)
+}
+
+// verify is Verify, remembering a success only if store.
+func (c *SigCache) verify(pubKey, der []byte, hash [32]byte, store bool) bool {
 	k := c.key(pubKey, der, &hash)
 	if c.has(k) {
 		c.hits.Add(1)
@@ -97,7 +102,9 @@ func (c *SigCache) Verify(pubKey, der []byte, hash [32]byte) bool {
 	if !secp.Verify(pubKey, der, hash) {
 		return false
 	}
-	c.add(k)
+	if store {
+		c.add(k)
+	}
 	return true
 }
 

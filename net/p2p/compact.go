@@ -138,21 +138,30 @@ func newCompact(b *wire.Block) (*wire.MsgCmpctBlock, error) {
 	return wire.NewCmpctBlock(b, binary.LittleEndian.Uint64(nb[:]))
 }
 
-// pushCompact sends a new block as a compact block to every high-bandwidth
-// peer that does not have it (but from): early, before the block is fully
-// validated, once its header connects to our tip with valid proof of work
-// and its transactions check out without context.
-func (s *Server) pushCompact(b *wire.Block, from *peerState) {
+// earlyRelay pushes b as a compact block to the high-bandwidth peers that
+// do not have it (but from), before it is fully validated, if it is our
+// next tip: it extends the tip, no header we know goes further (not a block
+// of a sync), its proof of work is valid and its transactions check out
+// without context.
+func (s *Server) earlyRelay(b *wire.Block, from *peerState) {
+	tip := s.chain.Tip()
+	hash := b.Hash()
+	if b.Header.PrevBlock != tip.Hash {
+		return
+	}
+	if best := s.chain.BestHeader(); best != nil && best.Hash != hash && best.Height > tip.Height {
+		return
+	}
 	var targets []*peerState
 	for _, st := range s.readyPeers() {
-		if st == from {
-			continue
-		}
-		if _, hb := st.compactInfo(); hb && st.tell(b.Hash()) {
+		if _, hb := st.compactInfo(); hb && st != from {
 			targets = append(targets, st)
 		}
 	}
 	if len(targets) == 0 {
+		return
+	}
+	if chain.CheckProofOfWork(&hash, b.Header.Bits, &s.params.PowLimit) != nil || chain.CheckBlock(b, s.params) != nil {
 		return
 	}
 	m, err := newCompact(b)
@@ -160,23 +169,11 @@ func (s *Server) pushCompact(b *wire.Block, from *peerState) {
 		return
 	}
 	for _, st := range targets {
-		st.p.Send(m)
-		s.counters.compact.sent.Add(1)
+		if st.tell(hash) {
+			st.p.Send(m)
+			s.counters.compact.sent.Add(1)
+		}
 	}
-}
-
-// earlyRelay pushes b to high-bandwidth peers if it is a candidate for our
-// next tip that passes the checks that need no chain state.
-func (s *Server) earlyRelay(b *wire.Block, from *peerState) {
-	tip := s.chain.Tip()
-	if b.Header.PrevBlock != tip.Hash {
-		return
-	}
-	hash := b.Hash()
-	if chain.CheckProofOfWork(&hash, b.Header.Bits, &s.params.PowLimit) != nil || chain.CheckBlock(b, s.params) != nil {
-		return
-	}
-	s.pushCompact(b, from)
 }
 
 // noteFirst makes a peer that gave us a new block first one of our

@@ -26,7 +26,7 @@ type chainView interface {
 	Tip() *chain.Node
 	BestHeader() *chain.Node
 	InActiveChain(*chain.Node) bool
-	Status(*chain.Node) chain.Status
+	Missing([]*chain.Node) []*chain.Node
 }
 
 // scheduler decides which blocks to ask of which peer during a sync, and
@@ -211,12 +211,7 @@ func (d *scheduler) next(now time.Time) map[*peerState][]wire.InvVect {
 	// (stored, then released by delivered, which takes the lock) after the
 	// read and before the lock would look missing and unrequested, and be
 	// asked for twice.
-	missing := make([]*chain.Node, 0, len(window))
-	for _, n := range window {
-		if st := d.chain.Status(n); st&chain.StatusHaveData == 0 && !st.Invalid() {
-			missing = append(missing, n)
-		}
-	}
+	missing := d.chain.Missing(window)
 	// How far along the window each peer has the best chain: the window is
 	// one branch, so a peer that has a block of it has every block before
 	// it. Worked out once per peer, not per block and peer.

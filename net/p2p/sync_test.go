@@ -154,13 +154,16 @@ type fakeData struct {
 	have map[*chain.Node]bool
 }
 
-func (f *fakeData) Status(n *chain.Node) chain.Status {
+func (f *fakeData) Missing(list []*chain.Node) []*chain.Node {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.have[n] {
-		return chain.StatusHaveData
+	var out []*chain.Node
+	for _, n := range list {
+		if !f.have[n] {
+			out = append(out, n)
+		}
 	}
-	return 0
+	return out
 }
 
 func (f *fakeData) store(nodes ...*chain.Node) {
