@@ -5,32 +5,59 @@
 --   * hands Renga's TCP ports (devnet 28333, regtest 18444, mainnet 8333, and
 --     38333, 38335, ... 38459, where `renga devnet` puts its nodes) to
 --     Wireshark's built-in "bitcoin" dissector, whose own heuristic does not
---     know devnet's magic;
+--     know devnet's magic; the ports are the preference renga.ports;
+--   * on any other TCP port, recognises a stream by its network magic: the
+--     preference renga.magics (hex in wire order, comma-separated) holds
+--     devnet's, regtest's and mainnet's by default, so a devnet with a magic
+--     of its own needs a preference, not a code change:
+--     `tshark -o renga.magics:0badcafe,d5e1b6a7 ...`;
+--   * verifies every frame's checksum (the first 4 bytes of SHA-256d of the
+--     payload; the built-in dissector shows it "unverified") and flags a
+--     mismatch as the expert error renga.checksum.bad; SHA-256 runs in Lua,
+--     about 0.7 MB of payload per second with Lua 5.2, so the preference
+--     renga.verify_checksums turns it off for very large captures;
 --   * decodes Renga's link-compression messages, which the built-in dissector
 --     does not know: sendcmpr (codecs offered, smallest payload worth
 --     compressing) and cmpr (inner command, declared uncompressed length,
---     codec, compressed bytes);
+--     codec, compressed bytes; Lua cannot decompress, `renga decode` does);
 --   * decodes BIP144 witness transactions, alone or in blocks, which the
 --     built-in dissector (older than segwit) misreads without a warning;
---   * decodes the messages of later BIPs that the built-in dissector lacks
---     (sendheaders, wtxidrelay, sendaddrv2, feefilter, sendcmpct, addrv2,
---     cmpctblock, getblocktxn, blocktxn) at least to their counts and hashes,
---     so a Renga capture shows no "unknown command";
+--   * decodes BIP152's compact-block messages, which the built-in dissector
+--     shows as unknown: sendcmpct (mode, version), cmpctblock (header,
+--     short-id nonce, short ids, prefilled transactions with their indexes
+--     resolved from the differential encoding), getblocktxn (indexes resolved
+--     to absolute) and blocktxn (transactions);
+--   * decodes the other messages of later BIPs that the built-in dissector
+--     lacks (sendheaders, wtxidrelay, sendaddrv2, feefilter, addrv2) at least
+--     to their counts, so a Renga capture shows no "unknown command";
 --   * decodes the LAN discovery datagram on UDP 28334 (and, by heuristic, on
 --     any UDP port): length, "rnga", version, flags, magic, genesis, instance,
 --     TCP port, services, height and the optional HMAC.
 --
 -- Every payload a Bitcoin frame carries reaches these dissectors whole (the
 -- built-in dissector reassembles frames over TCP). Short or inconsistent
--- payloads are flagged with the expert info renga.malformed instead of raising
--- a Lua error.
+-- payloads are flagged with an expert error (renga.*.malformed) instead of
+-- raising a Lua error.
 
 local bitcoin = Dissector.get("bitcoin")
-local tcp_ports = { 28333, 18444, 8333 }
+
+local default_ports = { 28333, 18444, 8333 }
 for port = 38333, 38459, 2 do -- renga devnet's nodes (--base-port 38333, up to 64)
-  tcp_ports[#tcp_ports + 1] = port
+  default_ports[#default_ports + 1] = port
 end
 local discovery_port = 28334
+-- devnet, regtest, mainnet: package chain's networks (capture.KnownMagics).
+local default_magics = "d5e1b6a7,fabfb5da,f9beb4d9"
+
+-- The plugin's own protocol: its preferences, the magic heuristic and the
+-- checksum verification of every frame.
+local renga = Proto("renga", "Renga (Bitcoin frames: checksum, network magic)")
+renga.prefs.ports = Pref.range("TCP ports", table.concat(default_ports, ","),
+  "TCP ports whose streams are Bitcoin frames whatever their magic", 65535)
+renga.prefs.magics = Pref.string("Network magics", default_magics,
+  "Network magics (8 hex digits in wire order, comma-separated) that mark a Bitcoin stream on any TCP port")
+renga.prefs.verify_checksums = Pref.bool("Verify checksums", true,
+  "Compute every frame's SHA-256d checksum (in Lua: about 0.7 MB of payload per second)")
 
 local codec_names = { [1] = "zstd", [2] = "s2" }
 local inv_types = {
@@ -132,19 +159,14 @@ function cmpr.dissector(tvb, pinfo, tree)
   return tvb:len()
 end
 
--- Messages of later BIPs, decoded to their outline.
+-- Other messages of later BIPs, decoded to their outline.
 local bips = Proto("renga.bips", "Bitcoin messages after BIP 61 (Renga plugin)")
 local bf = {
   feerate = ProtoField.uint64("renga.bips.feefilter.feerate", "Fee rate (sat/kvB)", base.DEC),
-  announce = ProtoField.bool("renga.bips.sendcmpct.announce", "High-bandwidth announce"),
-  cmpct_version = ProtoField.uint64("renga.bips.sendcmpct.version", "Compact block version", base.DEC),
   count = ProtoField.uint32("renga.bips.count", "Count", base.DEC),
-  block_hash = ProtoField.bytes("renga.bips.block_hash", "Block hash"),
-  header = ProtoField.bytes("renga.bips.header", "Block header"),
-  nonce = ProtoField.uint64("renga.bips.nonce", "Short-id nonce", base.HEX),
   empty = ProtoField.none("renga.bips.empty", "Empty message"),
 }
-bips.fields = { bf.feerate, bf.announce, bf.cmpct_version, bf.count, bf.block_hash, bf.header, bf.nonce, bf.empty }
+bips.fields = { bf.feerate, bf.count, bf.empty }
 local bips_bad = malformed_expert("renga.bips")
 bips.experts = { bips_bad }
 
@@ -182,37 +204,12 @@ commands:add("feefilter", outline_dissector("feefilter", function(tvb, t)
   t:add_le(bf.feerate, tvb(0, 8))
   return true
 end))
-commands:add("sendcmpct", outline_dissector("sendcmpct", function(tvb, t)
-  if tvb:len() ~= 9 then return false end
-  t:add(bf.announce, tvb(0, 1))
-  t:add_le(bf.cmpct_version, tvb(1, 8))
-  return true
-end))
 commands:add("addrv2", outline_dissector("addrv2", function(tvb, t)
   local n, size = varint(tvb, 0)
   if not n then return false end
   t:add(bf.count, tvb(0, size), n)
   return true
 end))
-commands:add("cmpctblock", outline_dissector("cmpctblock", function(tvb, t)
-  if tvb:len() < 80 + 8 + 1 then return false end
-  t:add(bf.header, tvb(0, 80))
-  t:add_le(bf.nonce, tvb(80, 8))
-  local n, size = varint(tvb, 88)
-  if not n then return false end
-  t:add(bf.count, tvb(88, size), n)
-  return true
-end))
-for _, name in ipairs({ "getblocktxn", "blocktxn" }) do
-  commands:add(name, outline_dissector(name, function(tvb, t)
-    if tvb:len() < 33 then return false end
-    t:add(bf.block_hash, tvb(0, 32))
-    local n, size = varint(tvb, 32)
-    if not n then return false end
-    t:add(bf.count, tvb(32, size), n)
-    return true
-  end))
-end
 commands:add("sendcmpr", sendcmpr)
 commands:add("cmpr", cmpr)
 
@@ -397,10 +394,364 @@ end
 commands:add("tx", tx_proto)
 commands:add("block", block_proto)
 
-local tcp_table = DissectorTable.get("tcp.port")
-for _, port in ipairs(tcp_ports) do
-  tcp_table:add(port, bitcoin)
+-- SHA-256 (FIPS 180-4) in Lua, for the frame checksums and block hashes.
+-- Wireshark's Lua has no hash functions; Lua 5.2 has no integer operators,
+-- so the words are numbers kept to 32 bits by the bit library (whose results
+-- are signed: tobit after each sum).
+local band, bxor, rshift, ror, tobit = bit.band, bit.bxor, bit.rshift, bit.ror, bit.tobit
+local sbyte, schar = string.byte, string.char
+local sha_k = {
+  0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
+  0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
+  0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+  0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
+  0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
+  0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+  0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+  0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
+}
+local sha_w = {}
+
+-- sha_block runs the compression function over the 64 bytes of s at p.
+local function sha_block(h, s, p)
+  local w, k = sha_w, sha_k
+  for j = 1, 16 do
+    local b1, b2, b3, b4 = sbyte(s, p, p + 3)
+    w[j] = b1 * 16777216 + b2 * 65536 + b3 * 256 + b4
+    p = p + 4
+  end
+  for j = 17, 64 do
+    local x, y = w[j - 15], w[j - 2]
+    w[j] = tobit(w[j - 16] + bxor(ror(x, 7), ror(x, 18), rshift(x, 3)) + w[j - 7] +
+      bxor(ror(y, 17), ror(y, 19), rshift(y, 10)))
+  end
+  local a, b, c, d, e, f, g, hh = h[1], h[2], h[3], h[4], h[5], h[6], h[7], h[8]
+  for j = 1, 64 do
+    local t1 = hh + bxor(ror(e, 6), ror(e, 11), ror(e, 25)) + bxor(g, band(e, bxor(f, g))) + k[j] + w[j]
+    local t2 = bxor(ror(a, 2), ror(a, 13), ror(a, 22)) + bxor(band(a, b), band(c, bxor(a, b)))
+    hh, g, f, e, d, c, b, a = g, f, e, tobit(d + t1), c, b, a, tobit(t1 + t2)
+  end
+  h[1], h[2], h[3], h[4] = tobit(h[1] + a), tobit(h[2] + b), tobit(h[3] + c), tobit(h[4] + d)
+  h[5], h[6], h[7], h[8] = tobit(h[5] + e), tobit(h[6] + f), tobit(h[7] + g), tobit(h[8] + hh)
 end
+
+local function be32(v)
+  return schar(band(rshift(v, 24), 255), band(rshift(v, 16), 255), band(rshift(v, 8), 255), band(v, 255))
+end
+
+-- sha256 returns the digest of the string s, 32 bytes.
+local function sha256(s)
+  local h = { 0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19 }
+  local n = #s
+  local full = n - n % 64
+  for p = 1, full, 64 do sha_block(h, s, p) end
+  local bits = n * 8 -- exact: a frame's payload is far below 2^50 bytes
+  local tail = s:sub(full + 1) .. "\128" .. string.rep("\0", (55 - n % 64) % 64) ..
+    be32(math.floor(bits / 4294967296)) .. be32(bits % 4294967296)
+  for p = 1, #tail, 64 do sha_block(h, tail, p) end
+  local out = {}
+  for i = 1, 8 do out[i] = be32(h[i]) end
+  return table.concat(out)
+end
+
+local function sha256d(s) return sha256(sha256(s)) end
+
+-- hash_hex shows a hash (32 bytes in wire order) as Bitcoin prints it:
+-- reversed, in hex.
+local function hash_hex(s)
+  return (s:reverse():gsub(".", function(c) return string.format("%02x", sbyte(c)) end))
+end
+
+-- BIP152 compact blocks (version 1 and 2; version 2 prefills witness
+-- transactions). Indexes travel differentially: each is the gap since the
+-- previous one plus one; they are shown resolved to absolute positions.
+local bip152 = Proto("renga.bip152", "BIP152 compact block message (Renga plugin)")
+local cb = {
+  announce = ProtoField.bool("renga.sendcmpct.announce", "High-bandwidth mode (new blocks pushed as cmpctblock)"),
+  version = ProtoField.uint64("renga.sendcmpct.version", "Compact block version", base.DEC),
+  header = ProtoField.none("renga.cmpctblock.header", "Block header"),
+  hversion = ProtoField.int32("renga.cmpctblock.version", "Version", base.DEC),
+  prev = ProtoField.bytes("renga.cmpctblock.prev_block", "Previous block"),
+  merkle = ProtoField.bytes("renga.cmpctblock.merkle_root", "Merkle root"),
+  time = ProtoField.absolute_time("renga.cmpctblock.time", "Time", base.UTC),
+  bits = ProtoField.uint32("renga.cmpctblock.bits", "Bits", base.HEX),
+  hnonce = ProtoField.uint32("renga.cmpctblock.header_nonce", "Nonce", base.HEX),
+  hash = ProtoField.string("renga.cmpctblock.block_hash", "Block hash"),
+  nonce = ProtoField.uint64("renga.cmpctblock.nonce", "Short-id nonce", base.HEX),
+  shortid_count = ProtoField.uint32("renga.cmpctblock.shortid_count", "Short ids", base.DEC),
+  shortid = ProtoField.bytes("renga.cmpctblock.shortid", "Short id"),
+  prefilled_count = ProtoField.uint32("renga.cmpctblock.prefilled_count", "Prefilled transactions", base.DEC),
+  prefilled = ProtoField.none("renga.cmpctblock.prefilled", "Prefilled transaction"),
+  prefilled_index = ProtoField.uint32("renga.cmpctblock.prefilled.index", "Index in the block", base.DEC),
+  tx_count = ProtoField.uint32("renga.cmpctblock.tx_count", "Transactions in the block", base.DEC),
+  gbt_hash = ProtoField.string("renga.getblocktxn.block_hash", "Block hash"),
+  gbt_count = ProtoField.uint32("renga.getblocktxn.count", "Indexes", base.DEC),
+  gbt_index = ProtoField.uint32("renga.getblocktxn.index", "Index", base.DEC),
+  bt_hash = ProtoField.string("renga.blocktxn.block_hash", "Block hash"),
+  bt_count = ProtoField.uint32("renga.blocktxn.count", "Transactions", base.DEC),
+}
+bip152.fields = { cb.announce, cb.version, cb.header, cb.hversion, cb.prev, cb.merkle, cb.time, cb.bits,
+  cb.hnonce, cb.hash, cb.nonce, cb.shortid_count, cb.shortid, cb.prefilled_count, cb.prefilled,
+  cb.prefilled_index, cb.tx_count, cb.gbt_hash, cb.gbt_count, cb.gbt_index, cb.bt_hash, cb.bt_count }
+local bip152_bad = malformed_expert("renga.bip152")
+bip152.experts = { bip152_bad }
+
+-- The most transactions a compact block may describe (Core: uint16 indexes).
+local max_compact_index = 65535
+
+local function bip152_dissector(name, f)
+  local p = Proto("renga." .. name, name .. " (BIP152)")
+  function p.dissector(tvb, pinfo, tree)
+    local t = tree:add(bip152, tvb(), name)
+    local why = f(tvb, pinfo, t)
+    if why then
+      t:add_proto_expert_info(bip152_bad, name .. " payload of " .. tvb:len() .. " bytes: " .. why)
+    end
+    return tvb:len()
+  end
+  return p
+end
+
+commands:add("sendcmpct", bip152_dissector("sendcmpct", function(tvb, pinfo, t)
+  if tvb:len() ~= 9 then return "expected 9 bytes" end
+  local announce = tvb(0, 1):uint()
+  t:add(cb.announce, tvb(0, 1))
+  t:add_le(cb.version, tvb(1, 8))
+  local mode = announce == 1 and "high-bandwidth" or "low-bandwidth"
+  t:append_text(string.format(": %s, version %s", mode, tostring(tvb(1, 8):le_uint64())))
+  pinfo.cols.info:append("(" .. mode .. ")")
+  if announce > 1 then return "announce is neither 0 nor 1" end
+end))
+
+commands:add("cmpctblock", bip152_dissector("cmpctblock", function(tvb, pinfo, t)
+  if tvb:len() < 80 + 8 + 1 then return "shorter than a header, nonce and count" end
+  local ht = t:add(cb.header, tvb(0, 80))
+  ht:add_le(cb.hversion, tvb(0, 4))
+  ht:add(cb.prev, tvb(4, 32))
+  ht:add(cb.merkle, tvb(36, 32))
+  ht:add_le(cb.time, tvb(68, 4))
+  ht:add_le(cb.bits, tvb(72, 4))
+  ht:add_le(cb.hnonce, tvb(76, 4))
+  local hash = hash_hex(sha256d(tvb:raw(0, 80)))
+  t:add(cb.hash, tvb(0, 80), hash):set_generated()
+  t:add_le(cb.nonce, tvb(80, 8))
+  local off = 88
+  local n_short, size = varint(tvb, off)
+  if not n_short then return "short-id count cut short" end
+  t:add(cb.shortid_count, tvb(off, size), n_short)
+  off = off + size
+  if n_short > max_compact_index or off + 6 * n_short > tvb:len() then
+    return n_short .. " short ids do not fit"
+  end
+  if n_short > 0 then
+    local st = t:add(bip152, tvb(off, 6 * n_short), "Short ids (" .. n_short .. ")")
+    for _ = 1, n_short do
+      st:add(cb.shortid, tvb(off, 6))
+      off = off + 6
+    end
+  end
+  local n_pre
+  n_pre, size = varint(tvb, off)
+  if not n_pre then return "prefilled count cut short" end
+  t:add(cb.prefilled_count, tvb(off, size), n_pre)
+  off = off + size
+  local total = n_short + n_pre
+  t:add(cb.tx_count, total):set_generated()
+  if total > max_compact_index then return total .. " transactions, over " .. max_compact_index end
+  local shift, first = 0, {}
+  for i = 1, n_pre do
+    local start = off
+    local diff, dsize = varint(tvb, off)
+    if not diff then return "prefilled transaction " .. i .. " cut short in its index" end
+    local index = shift + diff
+    if index > max_compact_index then return "prefilled index overflows 16 bits" end
+    shift = index + 1
+    local pt = t:add(cb.prefilled, tvb(start, dsize))
+    pt:add(cb.prefilled_index, tvb(start, dsize), index):append_text(string.format(" (differential %d)", diff))
+    off = off + dsize
+    local after, why = walk_tx(tvb, off, pt)
+    if not after then return "prefilled transaction " .. i .. " cut short in its " .. why end
+    pt:set_len(after - start)
+    pt:append_text(string.format(" %d", index))
+    off = after
+    if index >= total then return "prefilled index " .. index .. " past the block's " .. total .. " transactions" end
+    if i <= 8 then first[#first + 1] = index end
+  end
+  if off ~= tvb:len() then return (tvb:len() - off) .. " bytes after the last prefilled transaction" end
+  t:append_text(string.format(": %s, %d short ids, %d prefilled", hash, n_short, n_pre))
+  pinfo.cols.info:append(string.format("(%d shortids, %d prefilled)", n_short, n_pre))
+end))
+
+commands:add("getblocktxn", bip152_dissector("getblocktxn", function(tvb, pinfo, t)
+  if tvb:len() < 33 then return "shorter than a hash and a count" end
+  local hash = hash_hex(tvb:raw(0, 32))
+  t:add(cb.gbt_hash, tvb(0, 32), hash)
+  local n, size = varint(tvb, 32)
+  if not n then return "index count cut short" end
+  t:add(cb.gbt_count, tvb(32, size), n)
+  local off = 32 + size
+  if n > max_compact_index + 1 or off + n > tvb:len() then return n .. " indexes do not fit" end
+  local shift = 0
+  for i = 1, n do
+    local diff, dsize = varint(tvb, off)
+    if not diff then return "index " .. i .. " cut short" end
+    local index = shift + diff
+    if index > max_compact_index then return "index " .. i .. " overflows 16 bits" end
+    shift = index + 1
+    t:add(cb.gbt_index, tvb(off, dsize), index):append_text(string.format(" (differential %d)", diff))
+    off = off + dsize
+  end
+  if off ~= tvb:len() then return (tvb:len() - off) .. " bytes after the last index" end
+  t:append_text(string.format(": %s, %d indexes", hash, n))
+  pinfo.cols.info:append(string.format("(%d indexes)", n))
+end))
+
+commands:add("blocktxn", bip152_dissector("blocktxn", function(tvb, pinfo, t)
+  if tvb:len() < 33 then return "shorter than a hash and a count" end
+  local hash = hash_hex(tvb:raw(0, 32))
+  t:add(cb.bt_hash, tvb(0, 32), hash)
+  local n, size = varint(tvb, 32)
+  if not n then return "transaction count cut short" end
+  t:add(cb.bt_count, tvb(32, size), n)
+  local off = 32 + size
+  if off + n * 10 > tvb:len() then return n .. " transactions do not fit" end
+  for i = 1, n do
+    local after, why = walk_tx(tvb, off, t)
+    if not after then return "transaction " .. i .. " cut short in its " .. why end
+    off = after
+  end
+  if off ~= tvb:len() then return (tvb:len() - off) .. " bytes after the last transaction" end
+  t:append_text(string.format(": %s, %d transactions", hash, n))
+  pinfo.cols.info:append(string.format("(%d txs)", n))
+end))
+
+-- Every frame's checksum, verified after the built-in dissector has cut the
+-- stream into frames: its "bitcoin" item spans one whole frame (header and
+-- payload) in the reassembled bytes.
+local f_frame = Field.new("bitcoin")
+local rf = {
+  computed = ProtoField.uint32("renga.checksum.computed", "Checksum of the payload", base.HEX),
+  status = ProtoField.uint8("renga.checksum.status", "Checksum status", base.DEC, { [0] = "Bad", [1] = "Good" }),
+}
+renga.fields = { rf.computed, rf.status }
+local checksum_bad = ProtoExpert.new("renga.checksum.bad", "Bitcoin frame checksum mismatch",
+  expert.group.CHECKSUM, expert.severity.ERROR)
+renga.experts = { checksum_bad }
+
+-- Checksums computed, by frame number and position in the packet: the GUI
+-- dissects a packet again each time it is shown, and a block's SHA-256 in
+-- Lua takes a while.
+local computed = {}
+function renga.init() computed = {} end
+
+-- checksum returns the first 4 bytes of SHA-256d(payload) as a number.
+local function checksum(payload)
+  local b1, b2, b3, b4 = sbyte(sha256d(payload), 1, 4)
+  return b1 * 16777216 + b2 * 65536 + b3 * 256 + b4
+end
+
+function renga.dissector(tvb, pinfo, tree)
+  if not renga.prefs.verify_checksums then return end
+  for i, fi in ipairs({ f_frame() }) do
+    local r = fi.range
+    if r and r:len() >= 24 then
+      local length = r:range(16, 4):le_uint()
+      -- A frame cut short (the capture's snap length) is the built-in
+      -- dissector's to flag; its checksum cannot be checked.
+      if r:len() == 24 + length then
+        local key = pinfo.number * 4096 + i
+        local sum = computed[key]
+        if not sum then
+          sum = checksum(length > 0 and r:range(24, length):raw() or "")
+          computed[key] = sum
+        end
+        local field = r:range(20, 4)
+        local want = field:uint()
+        local t = tree:add(renga, r, "Renga frame check")
+        t:add(rf.computed, field, sum):set_generated()
+        if sum == want then
+          t:add(rf.status, field, 1):set_generated()
+          t:append_text(": checksum good")
+        else
+          t:add(rf.status, field, 0):set_generated()
+          t:append_text(": checksum BAD")
+          t:add_proto_expert_info(checksum_bad, string.format("%s frame checksum %08x, but its payload hashes to %08x",
+            r:range(4, 12):stringz(), want, sum))
+        end
+      end
+    end
+  end
+end
+register_postdissector(renga)
+
+-- Streams on any TCP port that begin with one of the magics of the
+-- preference renga.magics: a frame header (magic, a command in its
+-- charset, NUL-padded) makes the conversation the built-in dissector's.
+local magics = {}
+local function parse_magics(list)
+  magics = {}
+  for word in list:gmatch("[^,%s]+") do
+    local hex = word:gsub("^0[xX]", "")
+    local v = #hex == 8 and tonumber(hex, 16)
+    if v then magics[v] = true end
+  end
+end
+
+local function looks_like_frame(tvb)
+  if tvb:len() < 24 or not magics[tvb(0, 4):uint()] then return false end
+  local nul = false
+  for i = 4, 15 do
+    local c = tvb(i, 1):uint()
+    if nul then
+      if c ~= 0 then return false end
+    elseif c == 0 then
+      if i == 4 then return false end
+      nul = true
+    elseif c < 0x20 or c > 0x7e then
+      return false
+    end
+  end
+  return true
+end
+
+-- A stream found this way is cut into frames here: the built-in dissector,
+-- called from a heuristic, sits one call too deep for TCP to reassemble for
+-- it (pinfo.can_desegment runs out), so it is handed whole frames.
+local max_message = 4000000 -- wire.MaxMessageSize: a longer frame is not waited for
+local stream = Proto("renga.stream", "Bitcoin stream found by its magic (Renga plugin)")
+local function frame_length(tvb, pinfo, off)
+  local n = tvb(off + 16, 4):le_uint()
+  if n > max_message then return 24 end -- the built-in dissector flags it
+  return 24 + n
+end
+local function one_frame(tvb, pinfo, tree)
+  return bitcoin:call(tvb, pinfo, tree)
+end
+function stream.dissector(tvb, pinfo, tree)
+  return dissect_tcp_pdus(tvb, tree, 24, frame_length, one_frame, true)
+end
+renga:register_heuristic("tcp", function(tvb, pinfo, tree)
+  if not looks_like_frame(tvb) then return false end
+  pinfo.conversation = stream
+  stream.dissector(tvb, pinfo, tree)
+  return true
+end)
+
+-- Ports, from the preference renga.ports.
+local tcp_table = DissectorTable.get("tcp.port")
+local registered_ports
+local function register_ports()
+  if registered_ports then tcp_table:remove(registered_ports, bitcoin) end
+  registered_ports = renga.prefs.ports
+  tcp_table:add(registered_ports, bitcoin)
+end
+
+function renga.prefs_changed()
+  register_ports()
+  parse_magics(renga.prefs.magics)
+end
+register_ports()
+parse_magics(renga.prefs.magics)
 
 -- The LAN discovery datagram (wire/beacon.go), format version 2, integers
 -- little-endian: length[2] "rnga" version[1] flags[1] magic[4] genesis[32]
