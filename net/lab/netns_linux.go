@@ -400,3 +400,10 @@ func (nw *lanNetwork) Close() error {
 	}
 	return errors.Join(errs...)
 }
+
+// procAttr: a node process in a process group of its own, so that Ctrl-C
+// reaches only the lab, which stops the nodes in order; and killed if the
+// lab dies, so that none outlives it.
+func procAttr() *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+}

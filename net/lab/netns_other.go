@@ -2,7 +2,10 @@
 
 package lab
 
-import "fmt"
+import (
+	"fmt"
+	"syscall"
+)
 
 // ProbeShaping: no traffic control outside Linux.
 func ProbeShaping() (Shaping, error) {
@@ -18,3 +21,7 @@ func NewLinkNetwork(*Topology, int, Shaping) (Network, error) {
 func NewLANNetwork(int, int) (Network, error) {
 	return nil, fmt.Errorf("%w: network namespaces are Linux's", ErrNoNamespaces)
 }
+
+// procAttr: a node process in a process group of its own, so that Ctrl-C
+// reaches only the lab, which stops the nodes in order.
+func procAttr() *syscall.SysProcAttr { return &syscall.SysProcAttr{Setpgid: true} }
