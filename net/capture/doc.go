@@ -1,6 +1,7 @@
 // Package capture is Renga's traffic inspection: packet capture files, a
-// recorder of a node's own traffic, TCP reassembly, and the decoding of
-// Bitcoin frames and discovery beacons into one-line records. It has no cgo and
+// recorder of a node's own traffic, Bitcoin Core's message-capture files,
+// TCP reassembly, and the decoding of Bitcoin frames and discovery beacons
+// into one-line records. It has no cgo and
 // no libpcap: the file formats, the packet headers and the reassembly are
 // written here from their specifications. It is not a capture engine: a live
 // capture reads packets from an AF_PACKET socket of net/sock and feeds them
@@ -42,6 +43,36 @@
 // [Recorder.Close] return it and RecorderConfig.Logger hears of it once: the
 // node's traffic is never held up by its capture.
 //
+// # Bitcoin Core's message-capture files
+//
+// A [MessageCapture] writes what Core's -capturemessages writes, which Core's
+// contrib/message-capture parser and Warnet read: under a data directory,
+// message_capture/<addr>_<port>/msgs_sent.dat and msgs_recv.dat, one
+// directory per peer ([MessageCaptureName]: the address and port as Core
+// prints them, "10.0.0.2_18444", "[2001_db8__1]_8333"), each file a sequence
+// of records: time (µs since 1970, uint64 LE) | command[12], NUL-padded |
+// length (uint32 LE) | payload. Files are opened for appending, as Core
+// does, so a peer reconnecting from the same address continues its files;
+// nothing is created until a connection records its first message.
+// [MessageCapture.Conn] gives one connection's [MessageConn], a tap with the
+// same methods as a [Conn] (net/peer's Tap) and a cheap run-time switch
+// ([MessageConn.SetEnabled]). A record holds a command and a payload, not a
+// frame, so a cmpr frame is recorded as the message it carries,
+// decompressed (Core's tools know no cmpr); the files therefore do not say
+// which messages came compressed, nor the network magic or the node's own
+// address. [MultiTap] gives one connection several taps (pcapng and
+// message capture). A write error stops all recording and is logged once,
+// as with the Recorder.
+//
+// [OpenMessageCapture] reads a data directory, its message_capture
+// directory, a peer's directory or one .dat file ([FindMessageFiles]) as one
+// sequence in time order (as Core's parser sorts; messages of the same
+// microsecond in the two files of a peer cannot be ordered), taking the
+// peer from the directory name and the direction from the file name;
+// [Decoder.Message] turns each [MessageRecord] into the same [Record] a
+// frame of a packet capture gives. A [MessageReader] reads one file; no
+// record may claim more than wire.MaxMessageSize bytes.
+//
 // # Decoding
 //
 // [ParsePacket] strips the link layer (Ethernet with VLAN tags, raw IPv4/IPv6,
@@ -65,8 +96,16 @@
 //
 // Each message, beacon, gap and malformed item becomes a [Record]: time,
 // endpoints, direction, [Kind], command, size and a one-line summary such as
-// "3 (tx 2, block 1)" for an inv or "inner=block 1245250→412345 zstd" for a
-// cmpr. Directions come from the capture when it has them (pcapng epb_flags,
+// "3 (tx 2, block 1)" for an inv, or for a cmpctblock its hash, short-id and
+// prefilled counts and the prefilled indexes (a getblocktxn's indexes are
+// listed absolute, as the differential encoding resolves). A cmpr frame is
+// decompressed (zstd or s2, as net/peer's Codecs; never past the declared
+// length, which the wire package holds to the inner command's limit) and
+// reported as the message it carries, as if sent plain, with
+// [Record.Codec] and [Record.Compressed] saying how it travelled; one whose
+// inner command is unknown is not decompressed, and one that does not
+// decompress is a malformed record of command cmpr ("inner=block
+// 1245250→412345 zstd: …"). Directions come from the capture when it has them (pcapng epb_flags,
 // which the Recorder writes); otherwise a message to the side that accepted
 // the connection (got the SYN, or else listens on a Renga port) is "in".
 // [Record.AppendText] and [Record.MarshalJSON] give the forms `renga decode`
@@ -80,16 +119,25 @@
 // # Wireshark
 //
 // [WiresharkPlugin] returns a Lua plugin that registers Wireshark's built-in
-// bitcoin dissector on Renga's TCP ports and decodes sendcmpr, cmpr, the
-// discovery beacon (UDP 28334), BIP144 witness transactions (alone or in a
-// block: the built-in dissector misreads them silently) and the outline of
-// the later BIPs' messages the built-in dissector does not know. [PortFilter] builds the classic BPF program
-// that `renga capture` attaches to its socket.
+// bitcoin dissector on Renga's TCP ports (the preference renga.ports) and on
+// streams on any port that begin with a magic of the preference
+// renga.magics (devnet's, regtest's and mainnet's by default); verifies
+// every frame's checksum, a mismatch being the expert error
+// renga.checksum.bad (SHA-256 in Lua, about 0.7 MB of payload per second;
+// renga.verify_checksums turns it off); and decodes sendcmpr, the cmpr
+// envelope, BIP152's sendcmpct, cmpctblock, getblocktxn and blocktxn in
+// full (indexes resolved to absolute), the discovery beacon (UDP 28334),
+// BIP144 witness transactions (alone or in a block: the built-in dissector
+// misreads them silently) and the outline of the other later BIPs' messages
+// the built-in dissector does not know. [PortFilter] builds the classic BPF
+// program that `renga capture` attaches to its socket.
 //
 // # Concurrency and ownership
 //
 // A Recorder and its Conns are safe for concurrent use and write each call's
-// packets with one Write; a nil Recorder or Conn records nothing. Readers,
+// packets with one Write; a nil Recorder or Conn records nothing. The same
+// holds of a MessageCapture and its MessageConns (a record goes out in one
+// write up to 4 KiB, in two beyond), and of a MultiTap's taps. Readers,
 // writers and Decoders are not safe for concurrent use. A [Packet]'s Data from
 // a Reader is valid until the next call; a Decoder copies what it keeps.
 //
@@ -98,8 +146,10 @@
 // Problems with a file's bytes are a [*FileError] naming the format, the byte
 // offset and what is wrong; it wraps [ErrFormat], and also [ErrTruncated] when
 // the file ends inside a record (a capture whose writer was killed), so what
-// came before can still be used.
+// came before can still be used; message-capture files report theirs the
+// same way (format "message capture").
 // [ParsePacket] returns errors wrapping [ErrUnsupported] (not Renga's kind of
 // packet) or [ErrBadPacket] (broken headers). Decoding never fails: bad bytes
-// become records of [KindMalformed] or [KindGap].
+// become records of [KindMalformed] or [KindGap]; a cmpr that does not
+// decompress is one, its summary saying why.
 package capture

@@ -63,14 +63,14 @@ func (d *decompressor) decompress(m *wire.MsgCmpr) ([]byte, error) {
 	case wire.CodecS2:
 		n, err := s2.DecodedLen(m.Data)
 		if err != nil {
-			return nil, fmt.Errorf("%w: s2: %v", ErrDecompress, err)
+			return nil, fmt.Errorf("%w: %v", ErrDecompress, err) // s2's errors say "s2: "
 		}
 		if n != int(m.Length) {
 			return nil, fmt.Errorf("%w: s2 gives %d bytes, %d declared", ErrDecompress, n, m.Length)
 		}
 		got, err := s2.Decode(make([]byte, n), m.Data)
 		if err != nil {
-			return nil, fmt.Errorf("%w: s2: %v", ErrDecompress, err)
+			return nil, fmt.Errorf("%w: %v", ErrDecompress, err)
 		}
 		return got, nil
 	}

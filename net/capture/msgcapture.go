@@ -2,7 +2,6 @@ package capture
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -324,13 +323,21 @@ func (c *MessageConn) Enabled() bool { return c != nil && c.enabled.Load() }
 
 // Sent records a frame the node sent at t: one whole wire frame, header and
 // payload, as written to the socket.
-func (c *MessageConn) Sent(t time.Time, frame []byte) { c.frame(t, &c.sent, frame) }
+func (c *MessageConn) Sent(t time.Time, frame []byte) {
+	if c != nil {
+		c.frame(t, &c.sent, frame)
+	}
+}
 
 // Received records a frame the node received at t, as read.
-func (c *MessageConn) Received(t time.Time, frame []byte) { c.frame(t, &c.recv, frame) }
+func (c *MessageConn) Received(t time.Time, frame []byte) {
+	if c != nil {
+		c.frame(t, &c.recv, frame)
+	}
+}
 
 func (c *MessageConn) frame(t time.Time, s *messageSide, frame []byte) {
-	if c == nil || !c.enabled.Load() || len(frame) < wire.FrameHeaderSize {
+	if !c.enabled.Load() || len(frame) < wire.FrameHeaderSize {
 		return
 	}
 	f := c.m.open(c, s)
@@ -429,6 +436,3 @@ func (m multiTap) Close(t time.Time) {
 		tap.Close(t)
 	}
 }
-
-// errNotMessageCapture: a path holds no message-capture file.
-var errNotMessageCapture = errors.New("capture: no message-capture files (msgs_sent.dat, msgs_recv.dat)")

@@ -20,6 +20,9 @@ import (
 // messageFormat names the format in a [FileError].
 const messageFormat = "message capture"
 
+// errNotMessageCapture: a path holds no message-capture file.
+var errNotMessageCapture = errors.New("capture: no message-capture files (msgs_sent.dat, msgs_recv.dat)")
+
 // MessageRecord is one message of a Bitcoin Core message-capture file.
 type MessageRecord struct {
 	Time      time.Time
