@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
@@ -17,8 +18,10 @@ import (
 	"github.com/renga-p2p/renga/chain"
 	"github.com/renga-p2p/renga/chain/chaintest"
 	"github.com/renga-p2p/renga/crypto/address"
+	"github.com/renga-p2p/renga/crypto/secp"
 	"github.com/renga-p2p/renga/net/api"
 	"github.com/renga-p2p/renga/net/sock/netns"
+	"github.com/renga-p2p/renga/wire"
 )
 
 // BenchmarkGossipLatency: 16 `renga node` processes, each in a network
@@ -40,7 +43,7 @@ func BenchmarkGossipLatency(b *testing.B) {
 		b.Skip("the ip command is missing (Debian package iproute2)")
 	}
 	for b.Loop() {
-		lat := gossipRun(b, nodes, degree, blocks)
+		lat, _ := gossipRun(b, nodes, degree, blocks, 0)
 		slices.Sort(lat)
 		q := func(p float64) float64 { return lat[min(len(lat)-1, int(p*float64(len(lat))))] }
 		b.ReportMetric(q(0.5), "ms-p50")
@@ -51,9 +54,42 @@ func BenchmarkGossipLatency(b *testing.B) {
 	}
 }
 
-// gossipRun builds the network, mines, stops the nodes and returns every
-// block-to-node latency in milliseconds.
-func gossipRun(b *testing.B, nodes, degree, blocks int) []float64 {
+// BenchmarkGossipFullBlocks: the same network relaying blocks of 2,000
+// payments whose transactions every mempool already holds, with compact
+// blocks (BIP152) and, in the same iteration, without (the nodes restarted
+// with --compact-blocks=false): per mode the p50 and p99 latency and the
+// bytes each node received of the block-carrying messages (block,
+// cmpctblock, blocktxn) per block, as a share of the block's size.
+//
+//	go test ./cmd/renga -run '^$' -bench GossipFullBlocks -benchtime 1x -count 3
+func BenchmarkGossipFullBlocks(b *testing.B) {
+	const nodes, degree, blocks, payments = 16, 4, 6, 2000
+	if _, err := exec.LookPath("ip"); err != nil {
+		b.Skip("the ip command is missing (Debian package iproute2)")
+	}
+	for b.Loop() {
+		for _, mode := range []string{"compact", "full"} {
+			var extra []string
+			if mode == "full" {
+				extra = []string{"--compact-blocks=false"}
+			}
+			lat, share := gossipRun(b, nodes, degree, blocks, payments, extra...)
+			slices.Sort(lat)
+			q := func(p float64) float64 { return lat[min(len(lat)-1, int(p*float64(len(lat))))] }
+			b.ReportMetric(q(0.5), mode+"-ms-p50")
+			b.ReportMetric(q(0.99), mode+"-ms-p99")
+			b.ReportMetric(100*share, mode+"-bytes-%")
+			b.Logf("%s: %d latencies over %d blocks of %d payments: p50 %.1f ms, p99 %.1f ms; %.2f%% of each block received per node",
+				mode, len(lat), blocks, payments, q(0.5), q(0.99), 100*share)
+		}
+	}
+}
+
+// gossipRun builds the network, mines (blocks of payments transactions
+// relayed first, if payments is not 0), stops the nodes and returns every
+// block-to-node latency in milliseconds and the bytes each node received of
+// block-carrying messages per block, as a share of the block's size.
+func gossipRun(b *testing.B, nodes, degree, blocks, payments int, extra ...string) ([]float64, float64) {
 	hub, err := netns.New()
 	if err != nil {
 		b.Skipf("cannot make network namespaces: %v (run as root)", err)
@@ -95,6 +131,7 @@ func gossipRun(b *testing.B, nodes, degree, blocks int) []float64 {
 		must(os.MkdirAll(dir, 0o700))
 		args := []string{"node", "--network", "regtest", "--datadir", dir, "--log-format", "json",
 			"--listen", gossipIP(i) + ":18444", "--discover=false"}
+		args = append(args, extra...)
 		for _, e := range edges {
 			if e[0] == i {
 				args = append(args, "--connect", gossipIP(e[1])+":18444")
@@ -147,11 +184,21 @@ func gossipRun(b *testing.B, nodes, degree, blocks int) []float64 {
 		}
 		time.Sleep(50 * time.Millisecond) // polling another process
 	}
-	addr := address.FromPublicKey(chain.Regtest.PubKeyHashVersion, chaintest.Key(b, 1).PublicKey().Compressed()).String()
+	key := chaintest.Key(b, 1)
+	addr := address.FromPublicKey(chain.Regtest.PubKeyHashVersion, key.PublicKey().Compressed()).String()
 	rng := rand.New(rand.NewPCG(1, 2))
+	var fanouts []*wire.Tx
+	if payments > 0 {
+		fanouts = gossipFunds(b, clients, key, addr, blocks, payments)
+	}
 	var hashes []string
 	var miners []int
-	for range blocks {
+	var received, blockBytes uint64
+	for k := range blocks {
+		if payments > 0 {
+			gossipPayments(b, clients, key, fanouts[k], payments)
+		}
+		before := gossipBlockBytes(b, clients)
 		var got []string
 		m := rng.IntN(nodes)
 		if err := clients[m].CallInto(b.Context(), &got, "generatetoaddress", 1, addr); err != nil {
@@ -159,6 +206,20 @@ func gossipRun(b *testing.B, nodes, degree, blocks int) []float64 {
 		}
 		hashes, miners = append(hashes, got[0]), append(miners, m)
 		time.Sleep(300 * time.Millisecond) // one block at a time: let it spread
+		if payments > 0 {
+			gossipWaitTip(b, clients, got[0])
+			after := gossipBlockBytes(b, clients)
+			for i := range clients {
+				if i != m {
+					received += after[i] - before[i]
+				}
+			}
+			var raw string
+			if err := clients[m].CallInto(b.Context(), &raw, "getblock", got[0], 0); err != nil {
+				b.Fatal(err)
+			}
+			blockBytes += uint64(len(raw) / 2)
+		}
 	}
 	last := hashes[len(hashes)-1]
 	for i, c := range clients {
@@ -224,7 +285,127 @@ func gossipRun(b *testing.B, nodes, degree, blocks int) []float64 {
 			lat = append(lat, float64(t.Sub(t0).Microseconds())/1000)
 		}
 	}
-	return lat
+	share := 0.0
+	if blockBytes > 0 {
+		share = float64(received) / float64(nodes-1) / float64(blockBytes)
+	}
+	return lat, share
+}
+
+// gossipFunds mines mature coins and splits blocks of them into n coins
+// each (one fan-out transaction per block to come), mined, on every node.
+func gossipFunds(b *testing.B, clients []*api.Client, key *secp.PrivateKey, addr string, blocks, n int) []*wire.Tx {
+	b.Helper()
+	var hashes []string
+	if err := clients[0].CallInto(b.Context(), &hashes, "generatetoaddress", 100+blocks, addr); err != nil {
+		b.Fatal(err)
+	}
+	script := chaintest.P2PKH(key)
+	var fanouts []*wire.Tx
+	for k := range blocks {
+		var raw string
+		if err := clients[0].CallInto(b.Context(), &raw, "getblock", hashes[k], 0); err != nil {
+			b.Fatal(err)
+		}
+		data, _ := hex.DecodeString(raw)
+		blk := new(wire.Block)
+		if err := blk.Decode(data); err != nil {
+			b.Fatal(err)
+		}
+		cb := chaintest.CoinbaseCoin(blk)
+		each := (cb.Value - 1_000_000) / int64(n)
+		var outs []wire.TxOut
+		for range n {
+			outs = append(outs, wire.TxOut{Value: each, ScriptPubKey: script})
+		}
+		fan := chaintest.Spend(b, key, []chaintest.Coin{cb}, outs...)
+		gossipSend(b, clients[0], fan)
+		fanouts = append(fanouts, fan)
+	}
+	// A block each: together they pass what one block template takes.
+	var last []string
+	for range fanouts {
+		if err := clients[0].CallInto(b.Context(), &last, "generatetoaddress", 1, addr); err != nil {
+			b.Fatal(err)
+		}
+	}
+	gossipWaitTip(b, clients, last[0])
+	return fanouts
+}
+
+// gossipPayments sends n payments spending a fan-out's coins and waits
+// until every mempool holds them.
+func gossipPayments(b *testing.B, clients []*api.Client, key *secp.PrivateKey, fan *wire.Tx, n int) {
+	b.Helper()
+	id := fan.TxID()
+	for i := range n {
+		coin := chaintest.Coin{OutPoint: wire.OutPoint{Hash: id, Index: uint32(i)}, Value: fan.Outputs[i].Value,
+			Script: fan.Outputs[i].ScriptPubKey}
+		gossipSend(b, clients[i%len(clients)], chaintest.Spend(b, key, []chaintest.Coin{coin},
+			wire.TxOut{Value: coin.Value - 1_000, ScriptPubKey: coin.Script}))
+	}
+	deadline := time.Now().Add(3 * time.Minute)
+	for i := 0; i < len(clients); {
+		var info struct {
+			Size int `json:"size"`
+		}
+		if clients[i].CallInto(b.Context(), &info, "getmempoolinfo") == nil && info.Size >= n {
+			i++
+			continue
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("node %d's mempool has %d of the %d payments after 3 minutes", i, info.Size, n)
+		}
+		time.Sleep(50 * time.Millisecond) // polling another process
+	}
+}
+
+func gossipSend(b *testing.B, c *api.Client, tx *wire.Tx) {
+	b.Helper()
+	raw, _ := tx.AppendBinary(nil)
+	var txid string
+	if err := c.CallInto(b.Context(), &txid, "sendrawtransaction", hex.EncodeToString(raw)); err != nil {
+		b.Fatalf("sendrawtransaction of %s: %v", tx.TxID(), err)
+	}
+}
+
+// gossipWaitTip waits until every node's tip is hash.
+func gossipWaitTip(b *testing.B, clients []*api.Client, hash string) {
+	b.Helper()
+	for i, c := range clients {
+		deadline := time.Now().Add(time.Minute)
+		for {
+			var tip string
+			if c.CallInto(b.Context(), &tip, "getbestblockhash") == nil && tip == hash {
+				break
+			}
+			if time.Now().After(deadline) {
+				b.Fatalf("node %d never got block %s", i, hash)
+			}
+			time.Sleep(20 * time.Millisecond) // polling another process
+		}
+	}
+}
+
+// gossipBlockBytes is, per node, the bytes received of block, cmpctblock
+// and blocktxn messages from all its peers.
+func gossipBlockBytes(b *testing.B, clients []*api.Client) []uint64 {
+	b.Helper()
+	var out []uint64
+	for _, c := range clients {
+		var peers []struct {
+			Recv map[string]uint64 `json:"bytesrecv_per_msg"`
+		}
+		if err := c.CallInto(b.Context(), &peers, "getpeerinfo"); err != nil {
+			b.Fatal(err)
+		}
+		var sum uint64
+		for _, p := range peers {
+			sum += p.Recv["block"] + p.Recv["cmpctblock"] + p.Recv["blocktxn"]
+		}
+		out = append(out, sum)
+	}
+	return out
 }
 
 func gossipIP(i int) string { return fmt.Sprintf("10.84.0.%d", i+1) }

@@ -264,9 +264,37 @@ func (s *Server) onCmpctBlock(p *peer.Peer, st *peerState, m *wire.MsgCmpctBlock
 		s.schedule() // not a block to rebuild now: the header is what matters
 		return nil
 	}
+	// The same block comes from each high-bandwidth peer at once: rebuild
+	// it once. Later copies only count for their header; if this rebuild
+	// fails, the scheduler fetches the block like any other.
+	if !s.startRebuild(hash) {
+		return nil
+	}
+	defer s.endRebuild(hash)
 	s.counters.compact.received.Add(1)
 	st.novel(true, s.cfg.Now())
 	return s.reconstruct(p, st, m, hash, total)
+}
+
+// startRebuild claims the reconstruction of a block; false if another
+// peer's copy is being rebuilt.
+func (s *Server) startRebuild(h sha256d.Hash) bool {
+	s.hbMu.Lock()
+	defer s.hbMu.Unlock()
+	if s.rebuilding == nil {
+		s.rebuilding = map[sha256d.Hash]bool{}
+	}
+	if s.rebuilding[h] {
+		return false
+	}
+	s.rebuilding[h] = true
+	return true
+}
+
+func (s *Server) endRebuild(h sha256d.Hash) {
+	s.hbMu.Lock()
+	delete(s.rebuilding, h)
+	s.hbMu.Unlock()
 }
 
 // reconstruct rebuilds a compact block from the mempool and the extra pool,

@@ -17,6 +17,7 @@ import (
 
 	"github.com/renga-p2p/renga/chain"
 	"github.com/renga-p2p/renga/chain/mempool"
+	"github.com/renga-p2p/renga/crypto/sha256d"
 	"github.com/renga-p2p/renga/net/addrbook"
 	"github.com/renga-p2p/renga/net/discover"
 	"github.com/renga-p2p/renga/net/peer"
@@ -63,6 +64,8 @@ type Server struct {
 	extra extraPool // recent transactions the mempool did not keep, for compact blocks
 	hbMu  sync.Mutex
 	hb    []*peerState // the peers asked to push compact blocks, newest last
+	// rebuilding are the blocks whose compact form is being rebuilt now.
+	rebuilding map[sha256d.Hash]bool
 
 	discouraged *discouraged
 	bans        *bans
