@@ -8,9 +8,12 @@ import (
 
 // avx2 emits 8 lanes in YMM registers. AVX2 has no rotate and no three-input
 // logic, so a rotate is two shifts and Σ, σ, Ch and Maj are built from
-// shifts, xors and ands (about 36 instructions per round for 8 nonces). With
-// 16 registers the message words live in spill slots and are read as memory
-// operands. Only VEX encodings and Y0–Y15 are used: EVEX forms (memory
+// shifts, xors and ands (about 35 instructions per round for 8 nonces). Σ
+// and σ xor their six shifted terms as a tree (four instructions deep, not
+// six: Σ0 and Σ1 are on the rounds' critical path), and Maj is split
+// (splitMaj) so that each round's a^b serves again as the next round's b^c.
+// With 16 registers the message words live in spill slots and are read as
+// memory operands. Only VEX encodings and Y0–Y15 are used: EVEX forms (memory
 // operands of immediate shifts, registers 16–31) would need AVX-512.
 type avx2 struct{}
 
@@ -20,6 +23,7 @@ var ymm = []reg.VecPhysical{
 }
 
 func (avx2) vecBytes() int             { return 32 }
+func (avx2) splitMaj() bool            { return true }
 func (avx2) numRegs() int              { return 16 }
 func (avx2) reg(i int) reg.VecPhysical { return ymm[i] }
 func (avx2) load(m Mem, dst int)       { VMOVDQU(m, ymm[dst]) }
@@ -89,6 +93,30 @@ func (x avx2) emit(b *builder, k opKind, in []opnd) int {
 		VPXOR(ymm[gr], ymm[t], ymm[r])
 		b.release(t)
 		return r
+	case opXor:
+		p, q := in[0], in[1]
+		if q.r < 0 {
+			p, q = q, p
+		}
+		qr, done := x.inReg(b, q)
+		defer done()
+		r := dest(b, q, p)
+		VPXOR(p.op(x), ymm[qr], ymm[r])
+		return r
+	case opMajX:
+		// (a^b) & (b^c) ^ b, both xors computed already (one is the
+		// previous round's a^b): two instructions instead of four.
+		ab, bc, bb := in[0], in[1], in[2]
+		br, doneB := x.inReg(b, bb)
+		defer doneB()
+		abr, doneAB := x.inReg(b, ab)
+		defer doneAB()
+		t := b.alloc()
+		VPAND(bc.op(x), ymm[abr], ymm[t])
+		r := dest(b, ab, bc, bb)
+		VPXOR(ymm[br], ymm[t], ymm[r])
+		b.release(t)
+		return r
 	case opMaj:
 		// ((a ^ b) & (b ^ c)) ^ b
 		a, bb, c := in[0], in[1], in[2]
@@ -108,24 +136,26 @@ func (x avx2) emit(b *builder, k opKind, in []opnd) int {
 }
 
 // sigma emits ror(x,r1) ^ ror(x,r2) ^ (ror or shr)(x,r3) as shifts and xors
-// accumulated in one register.
+// summed as a tree: the result is four instructions deep instead of six, and
+// Σ0 and Σ1 are on the rounds' critical path.
 func (x avx2) sigma(b *builder, src opnd, r1, r2, r3 uint8, shift bool) int {
 	sr, done := x.inReg(b, src)
 	defer done()
-	acc, t := b.alloc(), b.alloc()
+	acc, t, u := b.alloc(), b.alloc(), b.alloc()
 	VPSRLD(U8(r1), ymm[sr], ymm[acc])
 	VPSLLD(U8(32-r1), ymm[sr], ymm[t])
-	VPXOR(ymm[t], ymm[acc], ymm[acc])
-	VPSRLD(U8(r2), ymm[sr], ymm[t])
+	VPSRLD(U8(r2), ymm[sr], ymm[u])
 	VPXOR(ymm[t], ymm[acc], ymm[acc])
 	VPSLLD(U8(32-r2), ymm[sr], ymm[t])
-	VPXOR(ymm[t], ymm[acc], ymm[acc])
+	VPXOR(ymm[t], ymm[u], ymm[u])
 	VPSRLD(U8(r3), ymm[sr], ymm[t])
-	VPXOR(ymm[t], ymm[acc], ymm[acc])
+	VPXOR(ymm[u], ymm[acc], ymm[acc])
 	if !shift {
-		VPSLLD(U8(32-r3), ymm[sr], ymm[t])
-		VPXOR(ymm[t], ymm[acc], ymm[acc])
+		VPSLLD(U8(32-r3), ymm[sr], ymm[u])
+		VPXOR(ymm[u], ymm[t], ymm[t])
 	}
+	VPXOR(ymm[t], ymm[acc], ymm[acc])
 	b.release(t)
+	b.release(u)
 	return acc
 }

@@ -19,6 +19,7 @@ var zmm = []reg.VecPhysical{
 }
 
 func (avx512) vecBytes() int                        { return 64 }
+func (avx512) splitMaj() bool                       { return false } // Maj is one VPTERNLOGD
 func (avx512) numRegs() int                         { return 32 }
 func (avx512) reg(i int) reg.VecPhysical            { return zmm[i] }
 func (avx512) load(m Mem, dst int)                  { VMOVDQU32(m, zmm[dst]) }

@@ -86,6 +86,11 @@ func (b *builder) compress(s [8]val, w *[64]val, n, full int) [8]val {
 		w[t] = b.spill(w[t])
 	}
 	hk := b.add(h, constant(roundK[0]), w[0])
+	// With split Maj, x is this round's b^c: the previous round's a^b.
+	var x val
+	if b.be.splitMaj() {
+		x = b.op(opXor, bb, c)
+	}
 	for t := range n {
 		var hkNext val
 		if t+1 < n {
@@ -102,7 +107,16 @@ func (b *builder) compress(s [8]val, w *[64]val, n, full int) [8]val {
 		}
 		var aNew val
 		if t < full {
-			aNew = b.add(b.bsig0(a), b.maj(a, bb, c), t1)
+			s0 := b.bsig0(a)
+			var maj val
+			if b.be.splitMaj() {
+				ab := b.op(opXor, a, bb)
+				maj = b.op(opMajX, ab, x, bb)
+				x = ab
+			} else {
+				maj = b.maj(a, bb, c)
+			}
+			aNew = b.add(s0, maj, t1)
 		}
 		a, bb, c, d, e, f, g, hk = aNew, a, bb, c, eNew, e, f, hkNext
 	}

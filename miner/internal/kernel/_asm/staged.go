@@ -60,6 +60,8 @@ const (
 	opSSig0
 	opSSig1
 	opSwap // byte swap of each 32-bit word (needs a shuffle mask)
+	opXor
+	opMajX // (x & y) ^ z: Maj(a, b, c) with x = a^b and y = b^c, z = b
 )
 
 // eval is the Go meaning of each operation, used to fold imm values.
@@ -82,6 +84,10 @@ func eval(k opKind, x []uint32) uint32 {
 		return ror(x[0], 17) ^ ror(x[0], 19) ^ x[0]>>10
 	case opSwap:
 		return x[0]>>24 | x[0]>>8&0xff00 | x[0]<<8&0xff0000 | x[0]<<24
+	case opXor:
+		return x[0] ^ x[1]
+	case opMajX:
+		return x[0]&x[1] ^ x[2]
 	}
 	panic("eval: unknown op")
 }
@@ -133,6 +139,9 @@ type backend interface {
 	// emit computes k on in and returns the register holding the result. It
 	// may overwrite a dying register input; it allocates others from e.
 	emit(e *builder, k opKind, in []opnd) int
+	// splitMaj reports whether Maj is better computed as opMajX from a^b,
+	// reusing the previous round's a^b as this round's b^c, than as opMaj.
+	splitMaj() bool
 }
 
 // Table layout: slots of one vector each, addressed from a base pointer
