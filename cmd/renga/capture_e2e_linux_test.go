@@ -106,7 +106,7 @@ func checkNodeCapture(t *testing.T, a *lanNode, file string) {
 	beacons := map[string]int{}
 	for _, line := range strings.Split(out, "\n") {
 		var r struct {
-			Src, Dst, Dir, Command, Proto string
+			Src, Dst, Dir, Command, Proto, Cmpr string
 		}
 		if err := json.Unmarshal([]byte(line), &r); err != nil {
 			t.Fatalf("decode printed %q: %v", line, err)
@@ -114,6 +114,9 @@ func checkNodeCapture(t *testing.T, a *lanNode, file string) {
 		if r.Command == "beacon" {
 			beacons[r.Dir]++
 			continue
+		}
+		if r.Cmpr != "" {
+			r.Command = "cmpr" // decode shows what it carries; the log names the frame
 		}
 		peer := r.Dst
 		if r.Dir == "in" {

@@ -17,15 +17,22 @@ import (
 )
 
 func runDecode(ctx context.Context, args []string, io stdio) error {
-	fs := newFlags(io, "decode", "FILE [flags]",
+	fs := newFlags(io, "decode", "FILE|DIR [flags]",
 		"Read a pcap or pcapng capture, reassemble its TCP streams and print one line per Bitcoin\n"+
 			"message, discovery beacon, gap or malformed item: time, source → destination, direction\n"+
 			"(in: received by the node), command, payload size and a summary. Regtest and mainnet\n"+
 			"frames are recognised by their magic; devnet's is learned from the capture or given\n"+
-			"with --magic.",
+			"with --magic. A cmpr frame is decompressed and shown as the message it carries, as if\n"+
+			"sent plain, its summary marked [cmpr CODEC SIZE B].\n"+
+			"Bitcoin Core's message-capture files (-capturemessages, renga node --capturemessages) are\n"+
+			"read too: a .dat file, or a directory (a data directory, its message_capture, or one\n"+
+			"peer's directory) whose msgs_sent.dat and msgs_recv.dat files are printed in time order,\n"+
+			"the peer taken from the directory name and the direction from the file name; the node's\n"+
+			"own address is not in those files and shows as -.",
 		"  renga decode node.pcapng\n"+
 			"  renga decode lo.pcapng --peer 127.0.0.1:18444 --command inv,getdata --direction in\n"+
-			"  renga decode node.pcapng --json | jq .summary")
+			"  renga decode node.pcapng --json | jq .summary\n"+
+			"  renga decode ~/.renga/regtest/message_capture --command cmpctblock,getblocktxn,blocktxn")
 	var d decodeFlags
 	d.register(fs)
 	files, err := parseInterspersed(fs, args)
@@ -34,13 +41,67 @@ func runDecode(ctx context.Context, args []string, io stdio) error {
 	}
 	if len(files) != 1 {
 		fs.Usage()
-		return fmt.Errorf("%w: decode takes one capture file, got %d", errUsage, len(files))
+		return fmt.Errorf("%w: decode takes one capture file or directory, got %d", errUsage, len(files))
 	}
 	cfg, filter, err := d.config()
 	if err != nil {
 		return err
 	}
+	if isMessageCapture(files[0]) {
+		return decodeMessageCapture(ctx, files[0], cfg, d.printer(io.out, filter), io.errs)
+	}
 	return decodeFile(ctx, files[0], cfg, d.printer(io.out, filter), io.errs)
+}
+
+// isMessageCapture tells Core's message-capture files (a directory, or a
+// .dat file) from packet captures.
+func isMessageCapture(name string) bool {
+	info, err := os.Stat(name)
+	if err != nil {
+		return false // decodeFile reports it
+	}
+	return info.IsDir() || strings.HasSuffix(name, ".dat")
+}
+
+// decodeMessageCapture prints the records of Core's message-capture files
+// at path in time order, as decodeFile prints a packet capture's.
+func decodeMessageCapture(ctx context.Context, path string, cfg capture.DecoderConfig, p *printer, errs io.Writer) error {
+	rd, err := capture.OpenMessageCapture(path)
+	if err != nil {
+		return fmt.Errorf("decode: %w", err)
+	}
+	defer func() { _ = rd.Close() }() // read-only
+	dec := capture.NewDecoder(cfg)
+	recs := make([]capture.Record, 1)
+	var readErr error
+	for ctx.Err() == nil {
+		m, err := rd.Next()
+		if err != nil {
+			if !errors.Is(err, io.EOF) {
+				readErr = fmt.Errorf("decode %s: %w", path, err)
+			}
+			break
+		}
+		recs[0] = dec.Message(m)
+		if err := p.print(recs); err != nil {
+			return err
+		}
+	}
+	if err := p.flush(); err != nil {
+		return err
+	}
+	st := dec.Stats()
+	_, _ = fmt.Fprintf(errs, "%s (message capture, %d files): %d messages, %d unknown, %d malformed, %d cmpr decompressed\n",
+		path, len(rd.Files()), st.Messages, st.Unknown, st.Malformed, st.Decompressed)
+	// What was read before a file went wrong is still printed; then its
+	// problem is the command's error.
+	if err := rd.Err(); err != nil && readErr == nil {
+		readErr = fmt.Errorf("decode %s: %w", path, err)
+	}
+	if readErr != nil {
+		return readErr
+	}
+	return ctx.Err()
 }
 
 func decodeFile(ctx context.Context, name string, cfg capture.DecoderConfig, p *printer, errs io.Writer) error {
@@ -77,8 +138,8 @@ func decodeFile(ctx context.Context, name string, cfg capture.DecoderConfig, p *
 		return err
 	}
 	st := dec.Stats()
-	_, _ = fmt.Fprintf(errs, "%s (%s): %d packets, %d messages, %d beacons, %d unknown, %d malformed, %d gaps (%d bytes)\n",
-		name, rd.Format(), st.Packets, st.Messages, st.Beacons, st.Unknown, st.Malformed, st.Gaps, st.GapBytes)
+	_, _ = fmt.Fprintf(errs, "%s (%s): %d packets, %d messages, %d beacons, %d unknown, %d malformed, %d gaps (%d bytes), %d cmpr decompressed\n",
+		name, rd.Format(), st.Packets, st.Messages, st.Beacons, st.Unknown, st.Malformed, st.Gaps, st.GapBytes, st.Decompressed)
 	if readErr != nil {
 		return readErr
 	}

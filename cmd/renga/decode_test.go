@@ -6,16 +6,19 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"fmt"
 	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/renga-p2p/renga/crypto/sha256d"
 	"github.com/renga-p2p/renga/net/capture"
+	"github.com/renga-p2p/renga/net/peer"
 	"github.com/renga-p2p/renga/wire"
 )
 
@@ -30,6 +33,32 @@ var (
 type message struct {
 	fromClient bool
 	msg        wire.Message
+}
+
+// shown is the command renga decode shows for m: a cmpr's inner command.
+func (m message) shown() string {
+	if c, ok := m.msg.(*wire.MsgCmpr); ok {
+		return c.Inner
+	}
+	return m.msg.Command()
+}
+
+// compressed wraps msg in a cmpr really compressed with codec, as a peer
+// does.
+func compressed(codec wire.Codec, msg wire.Message) *wire.MsgCmpr {
+	payload, err := msg.AppendBinary(nil)
+	if err != nil {
+		panic(err)
+	}
+	codecs, err := peer.NewCodecs()
+	if err != nil {
+		panic(err)
+	}
+	data, err := codecs.Compress(nil, codec, payload)
+	if err != nil {
+		panic(err)
+	}
+	return &wire.MsgCmpr{Inner: msg.Command(), Length: uint32(len(payload)), Codec: codec, Data: data}
 }
 
 // conversation is a realistic exchange, client (the node dialing out) first.
@@ -58,14 +87,25 @@ func conversation() []message {
 		{false, &wire.MsgHeaders{Headers: []wire.Header{header}}},
 		{false, block},
 		{false, &tx},
-		{true, &wire.MsgCmpr{Inner: wire.CmdBlock, Length: 13000, Codec: wire.CodecZstd, Data: []byte("compressed")}},
+		{true, compressed(wire.CodecZstd, block)},
+		{false, compressed(wire.CodecS2, &wire.MsgInv{Inv: []wire.InvVect{{Type: wire.InvTx, Hash: tx.TxID()}}})},
 	}
 }
 
+// commandsOf is the conversation's frames' commands (what tshark shows).
 func commandsOf(conv []message) []string {
 	var cmds []string
 	for _, m := range conv {
 		cmds = append(cmds, m.msg.Command())
+	}
+	return cmds
+}
+
+// shownOf is the commands renga decode shows.
+func shownOf(conv []message) []string {
+	var cmds []string
+	for _, m := range conv {
+		cmds = append(cmds, m.shown())
 	}
 	return cmds
 }
@@ -80,8 +120,10 @@ func frameOf(t *testing.T, m wire.Message) []byte {
 }
 
 // recordConversation writes the conversation and a beacon as a node's
-// recording and returns the file and the commands in order.
-func recordConversation(t *testing.T) (string, []string) {
+// recording and returns the file and the commands renga decode shows, in
+// order. Given a message capture, it records the conversation there too,
+// through the same tap.
+func recordConversation(t *testing.T, mc ...*capture.MessageCapture) (string, []string) {
 	t.Helper()
 	var buf bytes.Buffer
 	r, err := capture.NewRecorder(&buf, capture.RecorderConfig{})
@@ -89,7 +131,11 @@ func recordConversation(t *testing.T) (string, []string) {
 		t.Fatal(err)
 	}
 	at := t0
-	c := r.Conn(at, nodeAddr, peerAddr, false)
+	taps := []capture.Tap{r.Conn(at, nodeAddr, peerAddr, false)}
+	for _, m := range mc {
+		taps = append(taps, m.Conn(peerAddr, true))
+	}
+	c := capture.MultiTap(taps...)
 	for _, m := range conversation() {
 		at = at.Add(time.Millisecond)
 		if m.fromClient {
@@ -108,7 +154,7 @@ func recordConversation(t *testing.T) (string, []string) {
 	if err := os.WriteFile(file, buf.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	return file, append(commandsOf(conversation()), "beacon")
+	return file, append(shownOf(conversation()), "beacon")
 }
 
 // jsonRecords parses decode's JSON lines.
@@ -157,11 +203,16 @@ func TestDecodeText(t *testing.T) {
 	if lines[7] != wantLine {
 		t.Errorf("inv line:\n%q\nwant\n%q", lines[7], wantLine)
 	}
-	if !strings.Contains(errs, "13 messages, 1 beacons") {
+	if !strings.Contains(errs, "14 messages, 1 beacons") || !strings.Contains(errs, "2 cmpr decompressed") {
 		t.Errorf("stderr %q has no summary", errs)
 	}
-	// Wireshark sees the same messages in the same order.
-	tsharkCheck(t, file, want)
+	// The compressed block, shown as the block, marked.
+	if f := strings.Fields(lines[12]); len(f) < 12 || f[5] != "out" || f[6] != "block" || f[8] != "[cmpr" || f[9] != "zstd" ||
+		!strings.HasSuffix(lines[12], "200 txs") {
+		t.Errorf("cmpr line %q", lines[12])
+	}
+	// Wireshark sees the same messages in the same order (a cmpr as cmpr).
+	tsharkCheck(t, file, append(commandsOf(conversation()), "beacon"))
 }
 
 func TestDecodeJSONAndFilters(t *testing.T) {
@@ -172,9 +223,10 @@ func TestDecodeJSONAndFilters(t *testing.T) {
 		want []string
 	}{
 		{"all", nil, want},
-		{"command", []string{"--command", "inv,getdata"}, []string{"inv", "getdata"}},
-		{"cmpr by its inner command", []string{"--command", "block"}, []string{"block", "cmpr"}},
-		{"direction out", []string{"--direction", "out"}, []string{"version", "verack", "sendcmpr", "ping", "getdata", "cmpr"}},
+		{"command", []string{"--command", "inv,getdata"}, []string{"inv", "getdata", "inv"}},
+		{"a compressed block is a block", []string{"--command", "block"}, []string{"block", "block"}},
+		{"cmpr selects what came compressed", []string{"--command", "cmpr"}, []string{"block", "inv"}},
+		{"direction out", []string{"--direction", "out"}, []string{"version", "verack", "sendcmpr", "ping", "getdata", "block"}},
 		{"peer port", []string{"--peer", "10.1.0.2:28334"}, []string{"beacon"}},
 		{"peer prefix and command", []string{"--peer", "10.1.0.0/24", "--command", "pong"}, []string{"pong"}},
 		{"peer elsewhere", []string{"--peer", "192.0.2.1"}, nil},
@@ -198,11 +250,16 @@ func TestDecodeJSONAndFilters(t *testing.T) {
 		})
 	}
 	t.Run("fields", func(t *testing.T) {
-		out, _, _ := runCmd(t, "decode", file, "--json", "--command", "cmpr")
+		out, _, _ := runCmd(t, "decode", file, "--json", "--command", "cmpr", "--direction", "out")
 		recs := jsonRecords(t, out)
+		conv := conversation()
+		cmpr := conv[12].msg.(*wire.MsgCmpr)
+		block := conv[10].msg.(*wire.Block)
+		wireSize := len(frameOf(t, cmpr)) - wire.FrameHeaderSize
 		want := map[string]any{"time": "2026-01-02T03:04:05.613Z", "src": "10.1.0.1:40000", "dst": "10.1.0.2:18444",
-			"proto": "tcp", "dir": "out", "kind": "message", "magic": "fabfb5da", "command": "cmpr", "inner": "block",
-			"size": float64(26), "summary": "inner=block 13000→10 zstd"}
+			"proto": "tcp", "dir": "out", "kind": "message", "magic": "fabfb5da", "command": "block", "inner": nil,
+			"cmpr": "zstd", "cmpr_size": float64(wireSize), "size": float64(cmpr.Length),
+			"summary": block.Hash().String() + " 200 txs"}
 		if len(recs) != 1 {
 			t.Fatalf("%d records", len(recs))
 		}
@@ -240,6 +297,7 @@ func TestDecodeBadInput(t *testing.T) {
 		{"truncated", []string{"decode", truncated}, false, []string{"cut.pcapng", "pcapng", "cut short", "file ends early"}},
 		{"no file", []string{"decode"}, true, nil},
 		{"two files", []string{"decode", file, file}, true, nil},
+		{"a directory without message capture", []string{"decode", dir}, false, []string{"no message-capture files"}},
 		{"bad direction", []string{"decode", file, "--direction", "up"}, true, []string{"direction"}},
 		{"bad magic", []string{"decode", file, "--magic", "xyz"}, true, []string{"magic"}},
 		{"bad peer", []string{"decode", file, "--peer", "host.example"}, true, []string{"peer"}},
@@ -391,5 +449,188 @@ func tsharkClean(t *testing.T, tshark func(args ...string) string) {
 	}
 	if v := tshark("-V"); strings.Contains(v, "Malformed") || strings.Contains(v, "Lua Error") {
 		t.Errorf("tshark reports a malformed packet")
+	}
+}
+
+func TestDecodeMessageCapture(t *testing.T) {
+	// The conversation recorded through one tap as pcapng and as Core's
+	// message capture: renga decode reads the same messages from both.
+	datadir := t.TempDir()
+	mc := capture.NewMessageCapture(datadir, capture.MessageCaptureConfig{})
+	pcapng, _ := recordConversation(t, mc)
+	if err := mc.Close(); err != nil {
+		t.Fatal(err)
+	}
+	peerDir := filepath.Join(datadir, "message_capture", "10.1.0.2_18444")
+	for _, name := range []string{"msgs_sent.dat", "msgs_recv.dat"} {
+		if _, err := os.Stat(filepath.Join(peerDir, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// What the two have in common: a message capture has neither beacons,
+	// nor the node's own address, nor the magic, nor the cmpr a message came in.
+	common := func(recs []map[string]any) []string {
+		var out []string
+		for _, r := range recs {
+			if r["command"] == "beacon" {
+				continue
+			}
+			peer := r["dst"]
+			if r["dir"] == "in" {
+				peer = r["src"]
+			}
+			out = append(out, fmt.Sprintf("%v %v %v %v %v %v %v", r["time"], r["dir"], peer, r["kind"], r["command"], r["size"], r["summary"]))
+		}
+		return out
+	}
+	out, _, err := runCmd(t, "decode", pcapng, "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := common(jsonRecords(t, out))
+	if len(want) != len(conversation()) {
+		t.Fatalf("the pcapng holds %d messages", len(want))
+	}
+	for _, path := range []string{datadir, filepath.Join(datadir, "message_capture"), peerDir} {
+		out, errs, err := runCmd(t, "decode", path, "--json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs := jsonRecords(t, out)
+		if got := common(recs); strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Fatalf("decode %s:\n%s\nthe pcapng:\n%s", path, strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+		for _, r := range recs {
+			if node := map[any]string{"in": "dst", "out": "src"}[r["dir"]]; r[node] != "" || r["magic"] != nil || r["cmpr"] != nil {
+				t.Fatalf("a message-capture record names what the files do not hold: %v", r)
+			}
+		}
+		if !strings.Contains(errs, "message capture, 2 files") || !strings.Contains(errs, "14 messages") {
+			t.Errorf("stderr %q", errs)
+		}
+	}
+
+	t.Run("text", func(t *testing.T) {
+		out, _, err := runCmd(t, "decode", datadir, "--utc", "--command", "inv", "--direction", "in")
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines := strings.Split(strings.TrimSpace(out), "\n")
+		want := "2026-01-02 03:04:05.608000  10.1.0.2:18444        → -                      in   inv                73  2 (tx 1, block 1)"
+		if len(lines) != 2 || lines[0] != want {
+			t.Fatalf("lines:\n%s\nwant first\n%s", out, want)
+		}
+	})
+	t.Run("one file", func(t *testing.T) {
+		out, _, err := runCmd(t, "decode", filepath.Join(peerDir, "msgs_recv.dat"), "--json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs := jsonRecords(t, out)
+		var wantIn []string
+		for _, m := range conversation() {
+			if !m.fromClient {
+				wantIn = append(wantIn, m.shown())
+			}
+		}
+		if got := field(recs, "command"); strings.Join(got, " ") != strings.Join(wantIn, " ") {
+			t.Fatalf("decoded %v, want %v", got, wantIn)
+		}
+		for _, r := range recs {
+			if r["dir"] != "in" || r["src"] != "10.1.0.2:18444" {
+				t.Fatalf("record %v: not received from the peer of the directory", r)
+			}
+		}
+	})
+	t.Run("filters", func(t *testing.T) {
+		for _, tc := range []struct {
+			args []string
+			want string
+		}{
+			{[]string{"--peer", "10.1.0.2"}, strings.Join(shownOf(conversation()), " ")},
+			{[]string{"--peer", "10.1.0.1"}, ""}, // the node's own address is not in the files
+			{[]string{"--command", "ping,pong"}, "ping pong"},
+			{[]string{"--direction", "out", "--command", "block"}, "block"},
+		} {
+			out, _, err := runCmd(t, append([]string{"decode", datadir, "--json"}, tc.args...)...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := strings.Join(field(jsonRecords(t, out), "command"), " "); got != tc.want {
+				t.Errorf("%v: %q, want %q", tc.args, got, tc.want)
+			}
+		}
+	})
+	t.Run("a file cut short", func(t *testing.T) {
+		cut := t.TempDir()
+		dst := filepath.Join(cut, "10.1.0.2_18444")
+		if err := os.MkdirAll(dst, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		b, _ := os.ReadFile(filepath.Join(peerDir, "msgs_recv.dat"))
+		if err := os.WriteFile(filepath.Join(dst, "msgs_recv.dat"), b[:len(b)-5], 0o644); err != nil {
+			t.Fatal(err)
+		}
+		out, _, err := runCmd(t, "decode", cut, "--json")
+		if !errors.Is(err, capture.ErrTruncated) || !strings.Contains(err.Error(), "msgs_recv.dat") {
+			t.Fatalf("error %v", err)
+		}
+		if recs := jsonRecords(t, out); len(recs) != 7 { // all but the last received
+			t.Fatalf("printed %d records before the cut", len(recs))
+		}
+	})
+}
+
+func TestDecodeShowsCompressedMessages(t *testing.T) {
+	// Every message of the conversation compressed with each codec: renga
+	// decode prints each as if it had been sent plain, marked.
+	var plain, packed []message
+	for _, m := range conversation() {
+		if _, ok := m.msg.(*wire.MsgCmpr); !ok {
+			plain = append(plain, m)
+		}
+	}
+	for i, m := range plain {
+		codec := []wire.Codec{wire.CodecZstd, wire.CodecS2}[i%2]
+		packed = append(packed, message{m.fromClient, compressed(codec, m.msg)})
+	}
+	write := func(conv []message) string {
+		var buf bytes.Buffer
+		r, _ := capture.NewRecorder(&buf, capture.RecorderConfig{})
+		c := r.Conn(t0, nodeAddr, peerAddr, false)
+		at := t0
+		for _, m := range conv {
+			at = at.Add(time.Millisecond)
+			if m.fromClient {
+				c.Sent(at, frameOf(t, m.msg))
+			} else {
+				c.Received(at, frameOf(t, m.msg))
+			}
+		}
+		if err := r.Close(); err != nil {
+			t.Fatal(err)
+		}
+		file := filepath.Join(t.TempDir(), "c.pcapng")
+		if err := os.WriteFile(file, buf.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return file
+	}
+	decode := func(file string) []string {
+		out, _, err := runCmd(t, "decode", file, "--utc")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.Split(strings.TrimSpace(out), "\n")
+	}
+	want, got := decode(write(plain)), decode(write(packed))
+	if len(got) != len(want) {
+		t.Fatalf("%d lines for %d", len(got), len(want))
+	}
+	marker := regexp.MustCompile(`\[cmpr (zstd|s2) \d+ B\] `)
+	for i := range want {
+		if !marker.MatchString(got[i]) || marker.ReplaceAllString(got[i], "") != want[i] {
+			t.Errorf("line %d:\n%s\nsent plain:\n%s", i, got[i], want[i])
+		}
 	}
 }
