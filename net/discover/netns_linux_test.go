@@ -378,6 +378,7 @@ func startSender(t *testing.T, name, bridge string, addrs ...string) *sender {
 		t.Fatal(err)
 	}
 	s.expect(t, "READY")
+	nstest.WaitLinkUp(t, veth) // each datagram counts: none may go out before the port forwards
 	return s
 }
 
@@ -438,6 +439,7 @@ func TestHelperSender(t *testing.T) {
 	}
 	nstest.IP(t, "link", "set", "eth0", "up")
 	nstest.IP(t, "route", "add", "224.0.0.0/4", "dev", "eth0")
+	nstest.WaitLinkUp(t, "eth0")
 	if _, err := fmt.Println("READY"); err != nil {
 		t.Fatal(err)
 	}

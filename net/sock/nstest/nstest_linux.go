@@ -159,6 +159,33 @@ func IP(t testing.TB, args ...string) {
 	}
 }
 
+// WaitLinkUp waits until the link dev carries packets: its operational
+// state is up and, if it is a bridge port, the port forwards. A veth's
+// carrier reaches the kernel's link watcher asynchronously, up to a second
+// later when other namespaces are busy; a datagram sent before that is
+// dropped, and a UDP test would wait for it in vain.
+func WaitLinkUp(t testing.TB, dev string) {
+	t.Helper()
+	mustInside(t, "WaitLinkUp")
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		out, err := exec.Command("ip", "-d", "-o", "link", "show", "dev", dev).CombinedOutput()
+		if err != nil {
+			t.Fatalf("ip link show dev %s: %v\n%s", dev, err, out)
+		}
+		s := string(out)
+		up := strings.Contains(s, " state UP ") &&
+			(!strings.Contains(s, "bridge_slave") || strings.Contains(s, "bridge_slave state forwarding"))
+		if up {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("link %s did not come up within 30s:\n%s", dev, s)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // LoopbackUp brings up the namespace's loopback interface, which a new
 // namespace starts with down (and without 127.0.0.1 until it is up).
 func LoopbackUp(t testing.TB) {
