@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +18,10 @@ import (
 // and by tshark with the shipped plugin, are the messages the node's debug
 // log says it sent and received, in the same order on each connection and
 // direction; the discovery beacons it sent and heard are in the file too.
+// Node 1 also writes Bitcoin Core's message-capture files from its start
+// (--capturemessages), node 2 from when the RPC switches its peer on: what
+// renga decode reads of them is the pcapng's conversation, whole for node 1
+// and from the switch on for node 2.
 func TestNodeCapture(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end: node processes")
@@ -43,13 +48,35 @@ func TestNodeCapture(t *testing.T) {
 	if err := b.call(&hashes, "generatetoaddress", 101, payTo); err != nil {
 		t.Fatal(err)
 	}
-	a.start("--capture", fileA, "--log-level", "debug")
+	a.start("--capture", fileA, "--log-level", "debug", "--capturemessages")
 	waitFor(t, 15*time.Second, "the two nodes connected through discovery", func() (bool, string) {
 		return a.peers() >= 1 && b.peers() >= 1, fmt.Sprintf("%d and %d connections", a.peers(), b.peers())
 	})
 	waitFor(t, 30*time.Second, "node 1 synced node 2's blocks", func() (bool, string) {
 		return sameTip(l.nodes, 101)
 	})
+	// Node 2 records its peer from now on.
+	var switched struct {
+		Dir       string
+		Capturing bool
+		Peers     []string
+	}
+	if err := b.call(&switched, "setmessagecapture", true); err != nil {
+		t.Fatal(err)
+	}
+	if !switched.Capturing || len(switched.Peers) != 1 || !strings.HasSuffix(switched.Dir, "message_capture") {
+		t.Fatalf("setmessagecapture true answered %+v, want node 1 switched on", switched)
+	}
+	var info []struct {
+		Addr      string
+		Capturing bool `json:"capturing_messages"`
+	}
+	if err := b.call(&info, "getpeerinfo"); err != nil {
+		t.Fatal(err)
+	}
+	if len(info) != 1 || !info[0].Capturing {
+		t.Fatalf("getpeerinfo after setmessagecapture: %+v, want the peer capturing", info)
+	}
 	// A payment and a block from node 2 reach node 1.
 	txid := firstLine(t, b, "wallet", "send", firstLine(t, a, "wallet", "address"), "3")
 	waitFor(t, 30*time.Second, "node 1 accepted the payment", func() (bool, string) {
@@ -65,6 +92,60 @@ func TestNodeCapture(t *testing.T) {
 	b.stop()
 	t.Run("node 1", func(t *testing.T) { checkNodeCapture(t, a, fileA) })
 	t.Run("node 2", func(t *testing.T) { checkNodeCapture(t, b, fileB) })
+	t.Run("node 1 message capture", func(t *testing.T) { checkMessageCapture(t, a, fileA, false) })
+	t.Run("node 2 message capture from the switch", func(t *testing.T) { checkMessageCapture(t, b, fileB, true) })
+}
+
+// checkMessageCapture: renga decode reads from the node's message-capture
+// files (found from its data directory) the messages of its pcapng, per
+// peer and direction, in order: all of them, or, if fromSwitch, a tail of
+// each that holds no handshake and does hold the payment.
+func checkMessageCapture(t *testing.T, n *lanNode, pcapng string, fromSwitch bool) {
+	sequences := func(path string) map[string][]string {
+		t.Helper()
+		out, err := n.renga("decode", path, "--json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		seqs := map[string][]string{}
+		for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+			var r struct{ Src, Dst, Dir, Command string }
+			if err := json.Unmarshal([]byte(line), &r); err != nil {
+				t.Fatalf("decode %s printed %q: %v", path, line, err)
+			}
+			if r.Command == "beacon" {
+				continue // discovery is not a peer's message: message capture has none
+			}
+			peer := r.Dst
+			if r.Dir == "in" {
+				peer = r.Src
+			}
+			seqs[peer+" "+r.Dir] = append(seqs[peer+" "+r.Dir], r.Command)
+		}
+		return seqs
+	}
+	want := sequences(pcapng)
+	got := sequences(n.dir) // the data directory: decode finds message_capture in it
+	if !fromSwitch {
+		compareSequences(t, "message capture", got, want)
+		return
+	}
+	total, sawTx := 0, false
+	for key, g := range got {
+		w := want[key]
+		if len(g) > len(w) || strings.Join(w[len(w)-len(g):], " ") != strings.Join(g, " ") {
+			t.Errorf("message capture, %s: %v is not the end of the pcapng's %v", key, head(g), head(w))
+		}
+		total += len(g)
+		sawTx = sawTx || slices.Contains(g, "tx")
+		if slices.Contains(g, "version") {
+			t.Errorf("message capture, %s: a version message, recorded before the switch", key)
+		}
+	}
+	if total == 0 || !sawTx {
+		t.Errorf("message capture after the switch: %d messages, payment seen %v: want the payment and what followed", total, sawTx)
+	}
+	t.Logf("message capture from the switch: %d messages on %d connection directions", total, len(got))
 }
 
 // checkNodeCapture: the node's capture file holds the messages its debug log

@@ -93,6 +93,7 @@ var stringParams = map[string][]int{
 	"generatetoaddress":  {1},
 	"addnode":            {0, 1},
 	"disconnectnode":     {0},
+	"setmessagecapture":  {1},
 	"scantxoutset":       {0},
 }
 

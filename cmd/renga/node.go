@@ -46,6 +46,7 @@ type nodeFlags struct {
 	compress         bool
 	compact          bool
 	capture          string
+	captureMessages  bool
 	capturePeers     listFlag
 	captureCommands  listFlag
 	maxOutbound      int
@@ -89,6 +90,7 @@ func registerNodeFlags(fs *flag.FlagSet) *nodeFlags {
 	fs.StringVar(&f.capture, "capture", "", "record every message sent and received to `FILE` (pcapng)")
 	fs.Var(&f.capturePeers, "capture-peer", "record only peers in `PREFIX` (address or CIDR; repeatable)")
 	fs.Var(&f.captureCommands, "capture-command", "record only messages of `CMD` (\"beacon\" for discovery; repeatable)")
+	fs.BoolVar(&f.captureMessages, "capturemessages", false, "record every peer's messages as Bitcoin Core's -capturemessages does, in DATADIR/message_capture/ADDR_PORT/msgs_{sent,recv}.dat (renga decode reads them; RPC setmessagecapture switches peers at run time)")
 	fs.IntVar(&f.maxOutbound, "maxoutbound", 8, "connections to dial")
 	fs.IntVar(&f.maxInbound, "maxinbound", 117, "connections to accept")
 	fs.IntVar(&f.dbcache, "dbcache", defaultDBCache, "database cache in `MiB`: three quarters block cache, a quarter memtable")
@@ -220,7 +222,7 @@ func (f *nodeFlags) nodeConfig() (node.Config, error) {
 	c := node.Config{
 		Network: p, Dir: f.chain.dir(p), Connect: f.connect, AddNode: f.addnode,
 		Mine: f.mine, Threads: f.threads, Kernel: f.kernel, Compress: f.compress, NoCompactBlocks: !f.compact,
-		Capture:     f.capture,
+		Capture: f.capture, CaptureMessages: f.captureMessages,
 		MaxOutbound: f.maxOutbound, MaxInbound: f.maxInbound, Version: buildVersion(),
 	}
 	var problems []string

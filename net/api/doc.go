@@ -7,6 +7,9 @@
 //	getmempoolinfo getpeerinfo getnetworkinfo getconnectioncount getmininginfo
 //	addnode disconnectnode generatetoaddress submitblock scantxoutset stop
 //
+// and a few of Renga's own: getdiscoveryinfo, setmessagecapture (recording
+// chosen peers in Bitcoin Core's message-capture files while the node runs).
+//
 // Requests are JSON-RPC 1.0 or 2.0, single or batched. Authentication is
 // bitcoind's cookie: at start the server writes "__cookie__:<random hex>" to
 // a file (mode 0600) in the data directory and accepts HTTP basic

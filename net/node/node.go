@@ -58,6 +58,11 @@ type Config struct {
 	// by CaptureFilter.
 	Capture       string
 	CaptureFilter capture.RecorderConfig
+	// CaptureMessages records every connection in Bitcoin Core's
+	// message-capture files under Dir/message_capture (its
+	// -capturemessages). Without it, the RPC setmessagecapture still
+	// switches recording on for chosen peers at run time.
+	CaptureMessages bool
 	// Profile, if set, serves Go's pprof profiles on this loopback address.
 	Profile string
 
@@ -203,6 +208,18 @@ func (n *Node) Run(ctx context.Context) (err error) {
 		log.Info("recording traffic", "file", cfg.Capture)
 	}
 
+	// Always there, so that the RPC can switch peers on; nothing is
+	// written until a connection is recorded.
+	msgs := capture.NewMessageCapture(cfg.Dir, capture.MessageCaptureConfig{Logger: log.With("part", "capture")})
+	defer func() {
+		if cerr := msgs.Close(); cerr != nil {
+			err = errors.Join(err, cerr)
+		}
+	}()
+	if cfg.CaptureMessages {
+		log.Info("recording messages", "dir", msgs.Dir())
+	}
+
 	script := cfg.MineScript
 	if script == nil {
 		path := filepath.Join(cfg.Dir, "wallet.json")
@@ -238,6 +255,7 @@ func (n *Node) Run(ctx context.Context) (err error) {
 		MempoolPeers: cfg.MempoolPeers,
 		AddrBook:     filepath.Join(cfg.Dir, "peers.dat"), Anchors: filepath.Join(cfg.Dir, "anchors.dat"),
 		BanList: filepath.Join(cfg.Dir, "banlist.json"), Capture: rec, Logger: log.With("part", "p2p"),
+		MessageCapture: msgs, CaptureMessages: cfg.CaptureMessages,
 	})
 	if err != nil {
 		return err

@@ -83,6 +83,12 @@ type Config struct {
 	AddrBook, Anchors, BanList string
 	// Capture, if not nil, records every frame of every connection.
 	Capture *capture.Recorder
+	// MessageCapture, if not nil, is where connections are recorded in
+	// Bitcoin Core's message-capture files; CaptureMessages records every
+	// connection from its start (Core's -capturemessages). Either way
+	// SetMessageCapture switches recording per peer while the node runs.
+	MessageCapture  *capture.MessageCapture
+	CaptureMessages bool
 
 	// TxBatchInterval is the mean time between transaction announcements to
 	// a peer (default 500 ms; each wait is drawn at random).

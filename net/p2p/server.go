@@ -19,6 +19,7 @@ import (
 	"github.com/renga-p2p/renga/chain/mempool"
 	"github.com/renga-p2p/renga/crypto/sha256d"
 	"github.com/renga-p2p/renga/net/addrbook"
+	"github.com/renga-p2p/renga/net/capture"
 	"github.com/renga-p2p/renga/net/discover"
 	"github.com/renga-p2p/renga/net/peer"
 	"github.com/renga-p2p/renga/wire"
@@ -59,7 +60,10 @@ type Server struct {
 	ran      atomic.Bool
 	port     atomic.Uint32 // the listening port, set once Run listens
 	connSeq  atomic.Uint64
-	wg       sync.WaitGroup
+	// captureNew: connections are recorded in message-capture files from
+	// their start (Config.CaptureMessages, then SetMessageCapture for all).
+	captureNew atomic.Bool
+	wg         sync.WaitGroup
 
 	extra extraPool // recent transactions the mempool did not keep, for compact blocks
 	hbMu  sync.Mutex
@@ -117,6 +121,7 @@ func New(cfg Config) (*Server, error) {
 		backoffs:    make(map[netip.AddrPort]backoff),
 	}
 	copy(s.groupKey[:], b[8:])
+	s.captureNew.Store(cfg.CaptureMessages)
 	if cfg.Compression {
 		codecs, err := peer.NewCodecs()
 		if err != nil {
@@ -384,10 +389,14 @@ func (s *Server) newPeer(conn net.Conn, kind connKind, addr netip.AddrPort) *pee
 		Logger:      s.log,
 		Now:         s.cfg.Now,
 	}
+	remote := peer.AddrPort(conn.RemoteAddr())
+	var pcap capture.Tap
 	if s.cfg.Capture != nil {
-		local := peer.AddrPort(conn.LocalAddr())
-		remote := peer.AddrPort(conn.RemoteAddr())
-		pc.Tap = s.cfg.Capture.Conn(s.cfg.Now(), local, remote, kind == inbound)
+		pcap = s.cfg.Capture.Conn(s.cfg.Now(), peer.AddrPort(conn.LocalAddr()), remote, kind == inbound)
+	}
+	st.msgs = s.cfg.MessageCapture.Conn(remote, s.captureNew.Load())
+	if tap := capture.MultiTap(pcap, st.msgs); tap != nil {
+		pc.Tap = tap
 	}
 	pc.OnClose = func(cause error) {
 		// Before the connection closes, so that the peer cannot reconnect
@@ -506,7 +515,9 @@ type PeerInfo struct {
 	// blocks as compact blocks; HBFrom: it asked us (getpeerinfo's
 	// bip152_hb_to and bip152_hb_from).
 	Compact, HBTo, HBFrom bool
-	Stats                 peer.Stats
+	// CapturingMessages: the connection is being recorded in message-capture files.
+	CapturingMessages bool
+	Stats             peer.Stats
 }
 
 // Peers lists the connections that completed their handshake.
@@ -528,7 +539,8 @@ func (s *Server) Peers() []PeerInfo {
 		speaks, hbFrom := st.compactInfo()
 		info := PeerInfo{Addr: p.Addr(), Local: p.LocalAddr(), Inbound: p.Inbound(), Kind: st.kind.String(),
 			Version: v.ProtocolVersion, UserAgent: v.UserAgent, Services: v.Services, StartHeight: v.StartHeight,
-			InFlight: inflight, Stats: p.Stats(), SyncedTo: -1, Compact: speaks, HBFrom: hbFrom, HBTo: s.isHighBandwidth(st)}
+			InFlight: inflight, Stats: p.Stats(), SyncedTo: -1, Compact: speaks, HBFrom: hbFrom, HBTo: s.isHighBandwidth(st),
+			CapturingMessages: st.msgs.Enabled()}
 		if best != nil {
 			info.SyncedTo = best.Height
 		}
@@ -598,6 +610,39 @@ func (s *Server) Disconnect(addr string) error {
 	}
 	return nil
 }
+
+// ErrNoMessageCapture: the server has no Config.MessageCapture to record in.
+var ErrNoMessageCapture = errors.New("p2p: message capture is not configured")
+
+// SetMessageCapture switches recording in message-capture files on or off:
+// for the connections to addr (matched as Disconnect matches it), or, with
+// addr "", for every connection now and every later one. It returns the
+// addresses switched.
+func (s *Server) SetMessageCapture(addr string, on bool) ([]netip.AddrPort, error) {
+	if s.cfg.MessageCapture == nil {
+		return nil, ErrNoMessageCapture
+	}
+	if addr == "" {
+		s.captureNew.Store(on)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []netip.AddrPort
+	for p, st := range s.peers {
+		if addr == "" || p.Addr().String() == addr || p.Addr().Addr().String() == addr || st.addr.String() == addr {
+			st.msgs.SetEnabled(on)
+			out = append(out, p.Addr())
+		}
+	}
+	if addr != "" && len(out) == 0 {
+		return nil, fmt.Errorf("p2p: not connected to %s", addr)
+	}
+	slices.SortFunc(out, netip.AddrPort.Compare)
+	return out, nil
+}
+
+// MessageCaptureDir is where message-capture files go ("" without them).
+func (s *Server) MessageCaptureDir() string { return s.cfg.MessageCapture.Dir() }
 
 // Discovery returns LAN discovery's statistics and peers (zero without it).
 func (s *Server) Discovery() (discover.Stats, []discover.Peer) {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/renga-p2p/renga/chain"
 	"github.com/renga-p2p/renga/crypto/sha256d"
+	"github.com/renga-p2p/renga/net/capture"
 	"github.com/renga-p2p/renga/net/peer"
 	"github.com/renga-p2p/renga/wire"
 )
@@ -69,6 +70,9 @@ type peerState struct {
 	// hsync takes the peer's headers under the anti-DoS work threshold;
 	// used by the peer's reading goroutine only.
 	hsync *chain.HeaderSync
+	// msgs records the connection in message-capture files when enabled
+	// (nil without a Config.MessageCapture).
+	msgs *capture.MessageConn
 
 	mu          sync.Mutex
 	ready       bool // the handshake completed
