@@ -322,9 +322,20 @@ func (p *rawPeer) read() {
 			p.write(&wire.MsgPong{Nonce: m.Nonce})
 		case *wire.MsgPong:
 			p.pongs.Add(1)
-			select {
-			case p.pong <- m.Nonce:
-			default:
+			// Keep the newest: background pings fill the channel while
+			// nobody waits, and the pong expectPong waits for must not be
+			// the one dropped (it was, under load: "no pong within 10s").
+			for {
+				select {
+				case p.pong <- m.Nonce:
+				default:
+					select {
+					case <-p.pong:
+					default:
+					}
+					continue
+				}
+				break
 			}
 		case *wire.MsgInv:
 			var want []wire.InvVect
