@@ -9,7 +9,7 @@ import (
 // addresses from one peer) costs the book, in a book that such messages
 // have already filled, against the flat book as the baseline:
 //
-//	go test -tags addrman -run '^$' -bench AddMessage -count 6 ./net/addrbook/ | benchstat -col /book -
+//	go test -run '^$' -bench AddMessage -count 6 ./net/addrbook/ | benchstat -col /book -
 func BenchmarkAddMessage(b *testing.B) {
 	c := newClock()
 	msg := func(i int) []Entry {
