@@ -160,7 +160,7 @@ func TestGraphMLNetworkx(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // read-only
 	top, err := ReadGraphML(f)
 	if err != nil {
 		t.Fatal(err)
