@@ -107,10 +107,15 @@
 //   - Early exit. State word 7 of the outer hash is IV[7] plus the e computed
 //     in round 60, so rounds 61–63 are skipped, rounds 57–60 compute only e
 //     (their a is never read) and message words 61–63 are never computed.
-//   - Short add chains. h+K+W of the next round is summed one round early from
-//     g, off the critical path; sums that are one lane term plus constants
-//     stay lazy so constants meeting later fold into one table slot; each
-//     message word is computed just before the round that first needs it.
+//   - Short add chains. Where vector integer operations take 2 cycles (Zen 5)
+//     the kernel waits on the chain from one round's e to the next, so the
+//     sums are associated for it: d+h+K+W of the next round is summed one
+//     round early from c and g, e' = ((d+h+K+W) + Ch) + Σ1(e) is 6 cycles
+//     after e (10 for ((Σ1 + Ch) + h+K+W) + d), a' = (e' + (Maj − d)) + Σ0(a)
+//     reuses e' instead of a separate T1, and each message word adds its
+//     σ1 term last; sums that are one lane term plus constants stay lazy so
+//     constants meeting later fold into one table slot; each message word is
+//     computed just before the round that first needs it.
 //   - Register allocation. The loop body is straight-line code, so a
 //     linear-scan allocator that frees a register at its value's last read
 //     (counted in a dry run) never spills on AVX-512; VPTERNLOGD, which

@@ -67,6 +67,13 @@ func (x avx2) emit(b *builder, k opKind, in []opnd) int {
 		r := dest(b, q, p)
 		VPADDD(p.op(x), ymm[qr], ymm[r])
 		return r
+	case opSub:
+		p, q := in[0], in[1]
+		pr, done := x.inReg(b, p)
+		defer done()
+		r := dest(b, p, q)
+		VPSUBD(q.op(x), ymm[pr], ymm[r])
+		return r
 	case opSwap:
 		sr, done := x.inReg(b, in[0])
 		defer done()

@@ -63,6 +63,17 @@ func (x avx512) emit(b *builder, k opKind, in []opnd) int {
 		r := dest(b, q, p)
 		VPADDD(p.op(x), zmm[q.r], zmm[r])
 		return r
+	case opSub:
+		p, q := in[0], in[1]
+		if p.r < 0 {
+			r := b.alloc()
+			x.load(p.m, r)
+			VPSUBD(q.op(x), zmm[r], zmm[r])
+			return r
+		}
+		r := dest(b, p, q)
+		VPSUBD(q.op(x), zmm[p.r], zmm[r])
+		return r
 	case opSwap:
 		src := in[0]
 		if src.r < 0 {

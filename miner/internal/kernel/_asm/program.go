@@ -77,37 +77,46 @@ func IV2() [8]val {
 // given, the rest scheduled here just before their round). Rounds from full
 // on compute only e. It returns the state after the rounds, not added to s.
 //
-// The round keeps h+roundK[t]+W[t] (hk) one round ahead: computing it at the start
-// of round t−1 from g ends g's life before Ch reads it, so VPTERNLOGD can
-// overwrite g instead of a copy, and the sum leaves the critical path.
+// The sums are associated for a short round: on cores where vector integer
+// operations take 2 cycles (Zen 5) the kernel is bound by the chain from one
+// round's e to the next, not by the number of instructions. So
+//
+//	e' = ((d + h + K + W) + Ch(e, f, g)) + Σ1(e)
+//	a' = (e' + (Maj(a, b, c) − d)) + Σ0(a)
+//
+// where d+h+K+W (dhk) is summed one round early from c and g, off the
+// critical path, and a' reuses e' instead of a separate T1 (the subtraction
+// is off the path too): Σ1(e) is 4 cycles deep and each later add 2, so e'
+// is 6 cycles after e instead of 10 for ((Σ1 + Ch) + hk) + d, and Σ0(a) is
+// added last so a' waits on a for 6 cycles too. Computing dhk from g first
+// ends g's life before Ch reads it, so VPTERNLOGD can overwrite g instead of
+// a copy.
 func (b *builder) compress(s [8]val, w *[64]val, n, full int) [8]val {
 	a, bb, c, d, e, f, g, h := s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]
 	for t := range 16 {
 		w[t] = b.spill(w[t])
 	}
-	hk := b.add(h, constant(roundK[0]), w[0])
+	dhk := b.dhk(d, h, 0, w[0])
 	// With split Maj, x is this round's b^c: the previous round's a^b.
 	var x val
 	if b.be.splitMaj() {
 		x = b.op(opXor, bb, c)
 	}
 	for t := range n {
-		var hkNext val
+		var dhkNext val
 		if t+1 < n {
 			if t+1 >= 16 {
 				w[t+1] = b.schedule(w, t+1)
 			}
-			hkNext = b.add(g, constant(roundK[t+1]), w[t+1])
+			dhkNext = b.dhk(c, g, t+1, w[t+1])
 		}
 		ch := b.ch(e, f, g)
-		t1 := b.add(b.bsig1(e), ch, hk)
-		eNew := b.add(d, t1)
+		eNew := b.materialize(b.add(b.add(dhk, ch), b.bsig1(e)))
 		if t == n-1 {
 			h = g // the final h, for a caller that adds the state
 		}
 		var aNew val
 		if t < full {
-			s0 := b.bsig0(a)
 			var maj val
 			if b.be.splitMaj() {
 				ab := b.op(opXor, a, bb)
@@ -116,15 +125,27 @@ func (b *builder) compress(s [8]val, w *[64]val, n, full int) [8]val {
 			} else {
 				maj = b.maj(a, bb, c)
 			}
-			aNew = b.add(s0, maj, t1)
+			aNew = b.add(eNew, b.sub(maj, d), b.bsig0(a))
 		}
-		a, bb, c, d, e, f, g, hk = aNew, a, bb, c, eNew, e, f, hkNext
+		a, bb, c, d, e, f, g, dhk = aNew, a, bb, c, eNew, e, f, dhkNext
 	}
 	return [8]val{a, bb, c, d, e, f, g, h}
 }
 
-// schedule returns message word t ≥ 16.
+// dhk returns d + h + K[t] + W[t] as one materialized sum, W added last when
+// it depends on the nonce (it is computed just before), the constant folded
+// into W when W is one.
+func (b *builder) dhk(d, h val, t int, w val) val {
+	if w.st != lane {
+		return b.materialize(b.add(d, h, constant(roundK[t]), w))
+	}
+	return b.materialize(b.add(b.materialize(b.add(d, h, constant(roundK[t]))), w))
+}
+
+// schedule returns message word t ≥ 16. σ1(W[t−2]) is added last: it is
+// the words' own recurrence (W[t] waits on W[t−2] through it), and the other
+// terms are older.
 func (b *builder) schedule(w *[64]val, t int) val {
-	v := b.add(b.ssig1(w[t-2]), w[t-7], b.ssig0(w[t-15]), w[t-16])
+	v := b.add(w[t-16], w[t-7], b.ssig0(w[t-15]), b.ssig1(w[t-2]))
 	return b.spill(v)
 }

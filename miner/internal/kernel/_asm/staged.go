@@ -62,6 +62,7 @@ const (
 	opSwap // byte swap of each 32-bit word (needs a shuffle mask)
 	opXor
 	opMajX // (x & y) ^ z: Maj(a, b, c) with x = a^b and y = b^c, z = b
+	opSub  // x − y
 )
 
 // eval is the Go meaning of each operation, used to fold imm values.
@@ -88,6 +89,8 @@ func eval(k opKind, x []uint32) uint32 {
 		return x[0] ^ x[1]
 	case opMajX:
 		return x[0]&x[1] ^ x[2]
+	case opSub:
+		return x[0] - x[1]
 	}
 	panic("eval: unknown op")
 }
@@ -420,6 +423,14 @@ func (b *builder) add(xs ...val) val {
 		b.reads = append(b.reads, 0)
 	}
 	return val{st: lane, id: id}
+}
+
+// sub returns x − y; subtracting a constant folds like an addition.
+func (b *builder) sub(x, y val) val {
+	if y.st == imm {
+		return b.add(x, constant(-y.c))
+	}
+	return b.op(opSub, x, y)
 }
 
 func (b *builder) ch(e, f, g val) val  { return b.op(opCh, e, f, g) }
