@@ -125,11 +125,15 @@
 //   - AVX-512 specifics: VPRORD for rotates, VPTERNLOGD for Ch, Maj and the
 //     three-way xors of Σ and σ, VPCMPUD into a mask register for the filter.
 //
-// The SHA-NI kernel (_asm/shani.go) interleaves 2 independent nonces
-// instruction by instruction. Its limits are the SHA unit (SHA256RNDS2 has a
-// latency of ~4 cycles and, on Intel's Golden Cove cores, issues every 3) and,
-// on those cores, the one vector port that SHA256MSG1, SHA256MSG2 and PALIGNR
-// share with it, so the generator spends them only where the nonce makes them
+// The SHA-NI kernels (_asm/shani.go) interleave independent nonces
+// instruction by instruction: shani 2, shani4 4. Their limit is the SHA unit:
+// SHA256RNDS2 has a latency of ~4 cycles and issues every 3 on Intel's
+// Golden Cove cores, where 2 streams keep it busy and SHA256MSG1, SHA256MSG2
+// and PALIGNR share its port, and every 2 on AMD Zen 5, where 2 streams have
+// no slack and 4 are needed (SSE's 16 registers then hold the streams'
+// states, and their message quads live in stack slots with the newest in a
+// register). Calibration picks the faster of the two on each machine. The
+// generator spends SHA instructions only where the nonce makes them
 // necessary. Rounds 0–2 of the second block are done in Go per call
 // (shaniParams) and round 3 is the job's state plus the nonce word in lanes E
 // and A, so the block takes 30 SHA256RNDS2; message quad 4 is job constants
@@ -138,8 +142,7 @@
 // constants, and it stops after the SHA256RNDS2 of rounds 60–61, whose F
 // output is that same e of round 60: 61 SHA256RNDS2, 19 SHA256MSG1, 23
 // SHA256MSG2 and 21 PALIGNR per nonce. Each message quad is scheduled two
-// quads ahead of the rounds that read it, and both streams keep their state
-// and last four quads in registers.
+// quads ahead of the rounds that read it.
 package kernel
 
 //go:generate go run -C _asm . -kernel cpuid -out ../cpuid_amd64.s -stubs ../cpuid_stub_amd64.go -pkg kernel

@@ -24,13 +24,24 @@ func init() {
 		},
 		Kernel{
 			Name:      "shani",
-			Lanes:     shaniLanes,
+			Lanes:     2,
 			Available: hasSHANI() && cpu.X86.HasSSSE3 && hasBMI,
 			Requires:  "SHA, SSSE3, BMI1, BMI2",
 			Chunk:     1 << 16,
 			scan: func(j *Job, start, count uint32, hits []uint32) (int, uint32) {
 				p := shaniParams(j)
 				return scanSHANI(&p, j.Filter, start, count, hits)
+			},
+		},
+		Kernel{
+			Name:      "shani4",
+			Lanes:     4,
+			Available: hasSHANI() && cpu.X86.HasSSSE3 && hasBMI,
+			Requires:  "SHA, SSSE3, BMI1, BMI2",
+			Chunk:     1 << 17,
+			scan: func(j *Job, start, count uint32, hits []uint32) (int, uint32) {
+				p := shaniParams(j)
+				return scanSHANI4(&p, j.Filter, start, count, hits)
 			},
 		},
 		Kernel{
@@ -60,9 +71,7 @@ func hasSHANI() bool {
 	return ebx&(1<<29) != 0
 }
 
-const shaniLanes = 2
-
-// shaniParams prepares what the SHA-NI kernel needs per job (see
+// shaniParams prepares what the SHA-NI kernels need per job (see
 // _asm/shani.go), in SHA-NI's state packing: ABEF is (F, E, B, A) and CDGH is
 // (H, G, D, C) from the lowest 32-bit word up. Rounds 0–2 of the second
 // block do not depend on the nonce and are done here; round 3 adds the nonce

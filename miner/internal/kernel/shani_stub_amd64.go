@@ -10,3 +10,10 @@ package kernel
 //
 //go:noescape
 func scanSHANI(p *[28]uint32, filter uint32, start uint32, count uint32, hits []uint32) (n int, scanned uint32)
+
+// scanSHANI4 scans count ≥ 1 nonces from start, 4 streams at a time, writing
+// candidates to hits (len ≥ 1) and stopping when it is full; start+count ≤ 2³².
+// p holds the per-job values prepared by shaniParams.
+//
+//go:noescape
+func scanSHANI4(p *[28]uint32, filter uint32, start uint32, count uint32, hits []uint32) (n int, scanned uint32)

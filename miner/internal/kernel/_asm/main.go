@@ -22,7 +22,8 @@ func main() {
 	case "avx2":
 		genSIMD("scanAVX2", avx2{}, 8, true)
 	case "shani":
-		genSHANI()
+		genSHANI(shaniTwo)
+		genSHANI(shaniFour)
 	case "cpuid":
 		genCPUID()
 	default:

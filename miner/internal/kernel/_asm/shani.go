@@ -8,9 +8,11 @@ import (
 	"github.com/mmcloughlin/avo/reg"
 )
 
-// The SHA-NI kernel hashes two nonces as independent streams, their
-// instructions interleaved. Two limits meet in it (measured on the
-// development machine, an Intel core of the Golden Cove family):
+// The SHA-NI kernels hash two or four nonces as independent streams, their
+// instructions interleaved (shConfig below says which suits which core). Two
+// limits meet in them (measured on an Intel core of the Golden Cove family;
+// on AMD Zen 5 SHA256RNDS2 issues every 2 cycles, the SHA256MSG instructions
+// do not hold it up as much, and four streams are needed to keep it busy):
 //
 //   - The SHA round unit: SHA256RNDS2 (two rounds) has a latency of 4 cycles
 //     and issues every 3, so one stream leaves the unit idle and two keep it
@@ -45,21 +47,20 @@ import (
 // Each message quad is computed two quads ahead of the rounds that read it,
 // off the rounds' critical path.
 //
-// Registers: X0 is SHA256RNDS2's implicit operand, shared by both streams
+// Registers: X0 is SHA256RNDS2's implicit operand, shared by the streams
 // (register renaming makes that free, each use being a fresh value), and X1
 // a shared temporary; each stream keeps its state in two registers and its
-// last four message quads in a ring of four. The per-job parameters
+// last four message quads in a ring of four registers or, with four streams
+// (too few registers), of table slots read as memory operands, with a copy
+// of the newest quad in a register so that the schedule's own chain (each
+// quad reads the one before) does not wait on store forwarding. The per-job parameters
 // (shaniParams, 28 words, 7 quads) are:
 //
 //	0 midstate ABEF   1 midstate CDGH   (added to the state after block 2)
 //	2 ABEF after round 3 without W3     3 CDGH after round 3
 //	4 W16, W17, W18−σ0(W3), W19−W3      (quad 4 less its nonce terms)
 //	5 the SHA256MSG2 input of quad 5    6 the σ0 part of quad 7's input
-const (
-	shaniStreams    = 2
-	shaniParamWords = 28
-	shaniLookahead  = 2
-)
+const shaniParamWords = 28
 
 // shTable is the layout of the kernel's 64-byte aligned stack table: the
 // job parameters, then the constant vectors, deduplicated, copied from
@@ -106,11 +107,17 @@ var (
 	}
 )
 
-// shStream is one nonce's registers.
+// shStream is one nonce's registers. Its last four message quads are in a
+// ring of registers or, when there are too few registers for every stream's
+// ring (mem), in a ring of table slots read as memory operands.
 type shStream struct {
 	s          int
 	abef, cdgh reg.VecPhysical
+	mem        bool
 	ring       [4]reg.VecPhysical // message quad q is in ring[q%4]
+	slot       [4]int             // or at table offset slot[q%4]
+	last       reg.VecPhysical    // if not nil, a copy of the ring's newest quad, lastQ
+	lastQ      int
 }
 
 type shGen struct {
@@ -121,6 +128,10 @@ type shGen struct {
 	loop    *scanLoop
 	filter  reg.GPVirtual
 	mask    reg.GPVirtual
+	xt      reg.VecPhysical // where a stream with its ring in memory computes a quad
+	// quadSteps interleaves the streams four rounds at a time instead of two.
+	quadSteps bool
+	lookahead int // quads scheduled ahead of the rounds that read them
 }
 
 // shT is the temporary the streams share.
@@ -145,7 +156,34 @@ func (g *shGen) quad(st *shStream, q int) Op {
 	if c, ok := g.quadConst(q); ok {
 		return c
 	}
+	if st.mem && st.last != nil && q == st.lastQ {
+		return st.last
+	}
+	if st.mem {
+		return g.at(st.slot[q%4])
+	}
 	return st.ring[q%4]
+}
+
+// quadReg returns the register in which message quad q of stream st is
+// computed: its ring register, which holds quad q−4 until then, or the
+// shared register xt for a ring in memory.
+func (g *shGen) quadReg(st *shStream, q int) reg.VecPhysical {
+	if st.mem {
+		return g.xt
+	}
+	return st.ring[q%4]
+}
+
+// quadDone stores quad q of a ring in memory, computed in xt.
+func (g *shGen) quadDone(st *shStream, q int) {
+	if st.mem {
+		MOVO(g.xt, g.at(st.slot[q%4]))
+		if st.last != nil {
+			MOVO(g.xt, st.last)
+			st.lastQ = q
+		}
+	}
 }
 
 // kpair is (K[t]+w0, K[t+1]+w1, 0, 0).
@@ -162,14 +200,33 @@ func (g *shGen) rounds2(st *shStream, t int) {
 		v := g.blk.value[q]
 		MOVO(g.konst(kpair(t, v[half], v[half+1])), reg.X0)
 	case half == 0:
-		MOVO(st.ring[q%4], reg.X0)
+		MOVO(g.quad(st, q), reg.X0)
 		PADDD(g.konst(kquad(q)), reg.X0)
 	default:
-		PSHUFD(U8(0x0e), st.ring[q%4], reg.X0)
+		PSHUFD(U8(0x0e), g.quad(st, q), reg.X0)
 		PADDD(g.konst(kpair(t, 0, 0)), reg.X0)
 	}
 	SHA256RNDS2(reg.X0, st.abef, st.cdgh)
 	st.abef, st.cdgh = st.cdgh, st.abef
+}
+
+// rounds4 runs rounds t … min(t+3, last+1) (t a multiple of 4) on stream st.
+// For a quad that is not a constant, W+K is summed once and its upper half
+// shuffled down for the second SHA256RNDS2.
+func (g *shGen) rounds4(st *shStream, t, last int) {
+	q := t / 4
+	if g.blk.konst[q] || t+2 > last {
+		g.rounds2(st, t)
+		if t+2 <= last {
+			g.rounds2(st, t+2)
+		}
+		return
+	}
+	MOVO(g.quad(st, q), reg.X0)
+	PADDD(g.konst(kquad(q)), reg.X0)
+	SHA256RNDS2(reg.X0, st.abef, st.cdgh)
+	PSHUFD(U8(0x0e), reg.X0, reg.X0)
+	SHA256RNDS2(reg.X0, st.cdgh, st.abef)
 }
 
 // schedule computes message quad q ≥ 5 of stream st into its ring register,
@@ -179,7 +236,8 @@ func (g *shGen) rounds2(st *shStream, t int) {
 //
 // leaving out the terms that are constants of the block.
 func (g *shGen) schedule(st *shStream, q int) {
-	x := st.ring[q%4]
+	x := g.quadReg(st, q)
+	defer g.quadDone(st, q)
 	alignr := func(r reg.VecPhysical) {
 		MOVO(g.quad(st, q-1), r)
 		PALIGNR(U8(4), g.quad(st, q-2), r)
@@ -200,10 +258,15 @@ func (g *shGen) schedule(st *shStream, q int) {
 		PADDD(g.param(6), x)
 	case g.blk.outer && q == 4:
 		// ALIGNR(Q3, Q2) is (W9 … W12) = 0.
+		if st.mem {
+			MOVO(g.quad(st, q-4), x)
+		}
 		SHA256MSG1(g.quad(st, q-3), x)
 	default:
 		if c, ok := g.quadConst(q - 4); ok {
 			MOVO(c, x)
+		} else if st.mem {
+			MOVO(g.quad(st, q-4), x)
 		}
 		SHA256MSG1(g.quad(st, q-3), x)
 		alignr(shT)
@@ -233,11 +296,12 @@ func (g *shGen) start(st *shStream) {
 	XORL(u, s0)
 	SHRL(U8(3), n)
 	XORL(n, s0) // σ0(W3), with n now W3 >> 3
-	x := st.ring[0]
+	x := g.quadReg(st, 4)
 	MOVD(s0, x)       // (σ0, 0, 0, 0)
 	PUNPCKLLQ(shT, x) // (σ0, W3, 0, 0)
 	PSLLDQ(U8(8), x)  // (0, 0, σ0, W3)
 	PADDD(g.param(4), x)
+	g.quadDone(st, 4)
 }
 
 // outerStart adds the midstate to stream st's state after block 2, turns the
@@ -247,10 +311,14 @@ func (g *shGen) outerStart(st *shStream) {
 	PADDD(g.param(0), st.abef)
 	PADDD(g.param(1), st.cdgh)
 	// ABEF = (F, E, B, A) and CDGH = (H, G, D, C) from lane 0 up.
-	MOVO(st.abef, st.ring[0])
-	SHUFPS(U8(0xbb), st.cdgh, st.ring[0]) // (A, B, C, D)
-	MOVO(st.abef, st.ring[1])
-	SHUFPS(U8(0x11), st.cdgh, st.ring[1]) // (E, F, G, H)
+	x := g.quadReg(st, 0)
+	MOVO(st.abef, x)
+	SHUFPS(U8(0xbb), st.cdgh, x) // (A, B, C, D)
+	g.quadDone(st, 0)
+	x = g.quadReg(st, 1)
+	MOVO(st.abef, x)
+	SHUFPS(U8(0x11), st.cdgh, x) // (E, F, G, H)
+	g.quadDone(st, 1)
 	MOVO(g.konst([4]uint32{IV[5], IV[4], IV[1], IV[0]}), st.abef)
 	MOVO(g.konst([4]uint32{IV[7], IV[6], IV[3], IV[2]}), st.cdgh)
 }
@@ -281,8 +349,18 @@ func (g *shGen) program() []step {
 	rounds := func(blk *shBlock, first, last, firstSched int) {
 		steps = append(steps, func(*shStream) { g.blk = blk })
 		next := firstSched
+		if g.quadSteps {
+			for t := first; t <= last; t += 4 {
+				for ; next <= min(t/4+g.lookahead, 15); next++ {
+					q := next
+					steps = append(steps, func(st *shStream) { g.schedule(st, q) })
+				}
+				steps = append(steps, func(st *shStream) { g.rounds4(st, t, last) })
+			}
+			return
+		}
 		for t := first; t <= last; t += 2 {
-			for ; next <= min(t/4+shaniLookahead, 15); next++ {
+			for ; next <= min(t/4+g.lookahead, 15); next++ {
 				q := next
 				steps = append(steps, func(st *shStream) { g.schedule(st, q) })
 			}
@@ -301,17 +379,46 @@ func (g *shGen) program() []step {
 // body is generated) must fit in what the parameters leave.
 const shTableMax = 2048
 
-// genSHANI emits the SHA-NI scan function.
-func genSHANI() {
-	const name = "scanSHANI"
+// shConfig is the shape of one SHA-NI kernel. SSE has 16 XMM registers (the
+// SHA instructions have no VEX or EVEX form): X0 and X1 are shared, a stream
+// with its message ring in registers takes 6, one with its ring in memory 2
+// (3 with last), and those share one more to compute quads in.
+type shConfig struct {
+	name      string
+	streams   int
+	inReg     int  // the first inReg streams keep their message ring in registers
+	last      bool // the others keep a copy of their newest quad in a register
+	quadSteps bool // interleave the streams four rounds at a time instead of two
+	lookahead int  // quads scheduled ahead of the rounds that read them
+}
+
+// The two SHA-NI kernels. Two streams suit a SHA unit that issues
+// SHA256RNDS2 every 3 cycles with a latency of 4 (Intel's Golden Cove); on
+// Zen 5 it issues every 2 with the same latency, so two streams have no
+// slack and four are needed. Measured on Zen 5 (thread CPU time, M nonces/s):
+// 2 streams 21.4–23.5 (with quad steps the same), 3 streams one ring in
+// registers 24.3–24.5, 4 streams with rings in memory 22.3–25.3 and with
+// their newest quad in a register and quad steps 24.6–26.5 (this one); the
+// same with a lookahead of 1 or 3 quads and 5 streams were slower. Both are
+// in the kernel table; calibration picks the faster per machine.
+var (
+	shaniTwo  = shConfig{name: "scanSHANI", streams: 2, inReg: 2, lookahead: 2}
+	shaniFour = shConfig{name: "scanSHANI4", streams: 4, last: true, quadSteps: true, lookahead: 2}
+)
+
+// genSHANI emits the SHA-NI scan function of configuration c.
+func genSHANI(c shConfig) {
+	name, streams, inReg, last := c.name, c.streams, c.inReg, c.last
 	TEXT(name, 0, fmt.Sprintf("func(p *[%d]uint32, filter uint32, start uint32, count uint32, hits []uint32) (n int, scanned uint32)", shaniParamWords))
 	Pragma("noescape")
-	Doc(fmt.Sprintf("%s scans count ≥ 1 nonces from start, %d streams at a time, writing", name, shaniStreams),
+	Doc(fmt.Sprintf("%s scans count ≥ 1 nonces from start, %d streams at a time, writing", name, streams),
 		"candidates to hits (len ≥ 1) and stopping when it is full; start+count ≤ 2³².",
 		"p holds the per-job values prepared by shaniParams.")
 
-	g := &shGen{}
-	local := AllocLocal(shTableMax + 64)
+	g := &shGen{quadSteps: c.quadSteps, lookahead: c.lookahead}
+	// The table, then 64 bytes of ring for each stream without its ring in
+	// registers.
+	local := AllocLocal(shTableMax + 64*(streams-inReg) + 64)
 	g.base = GP64()
 	LEAQ(local, g.base)
 	ADDQ(U32(63), g.base)
@@ -322,15 +429,36 @@ func genSHANI() {
 	Label(name + "Body")
 
 	regs := []reg.VecPhysical{reg.X2, reg.X3, reg.X4, reg.X5, reg.X6, reg.X7, reg.X8,
-		reg.X9, reg.X10, reg.X11, reg.X12, reg.X13}
-	for s := range shaniStreams {
-		r := regs[6*s:]
-		g.streams = append(g.streams, &shStream{s: s, abef: r[0], cdgh: r[1],
-			ring: [4]reg.VecPhysical{r[2], r[3], r[4], r[5]}})
+		reg.X9, reg.X10, reg.X11, reg.X12, reg.X13, reg.X14, reg.X15}
+	if inReg < streams {
+		g.xt, regs = regs[len(regs)-1], regs[:len(regs)-1]
+	}
+	perMem := 2
+	if last {
+		perMem = 3
+	}
+	if need := 6*inReg + perMem*(streams-inReg); need > len(regs) {
+		panic(fmt.Sprintf("%s: %d streams (%d rings in registers) need %d registers", name, streams, inReg, need))
+	}
+	for s := range streams {
+		st := &shStream{s: s, abef: regs[0], cdgh: regs[1], mem: s >= inReg}
+		if st.mem {
+			for i := range st.slot {
+				st.slot[i] = shTableMax + 16*(4*(s-inReg)+i)
+			}
+			regs = regs[2:]
+			if last {
+				st.last, regs = regs[0], regs[1:]
+			}
+		} else {
+			st.ring = [4]reg.VecPhysical{regs[2], regs[3], regs[4], regs[5]}
+			regs = regs[6:]
+		}
+		g.streams = append(g.streams, st)
 	}
 	g.filter = GP32()
 	MOVL(addr("filter"), g.filter)
-	g.loop = newScanLoop(name, shaniStreams)
+	g.loop = newScanLoop(name, streams)
 	g.loop.sse = true
 	g.mask = GP32()
 	XORL(g.mask, g.mask)
