@@ -53,7 +53,7 @@ type Config struct {
 	Tag string
 	// Threads is the number of workers. Zero means runtime.GOMAXPROCS(0).
 	Threads int
-	// Kernel names the scan kernel ("generic", "shani", "avx2", "avx512";
+	// Kernel names the scan kernel ("generic", "shani", "shani4", "avx2", "avx512";
 	// see [Kernels]). Empty means the $RENGA_KERNEL variable if set, else
 	// the fastest found by a short calibration in New.
 	Kernel string
