@@ -395,12 +395,13 @@ type shConfig struct {
 // The two SHA-NI kernels. Two streams suit a SHA unit that issues
 // SHA256RNDS2 every 3 cycles with a latency of 4 (Intel's Golden Cove); on
 // Zen 5 it issues every 2 with the same latency, so two streams have no
-// slack and four are needed. Measured on Zen 5 (thread CPU time, M nonces/s):
-// 2 streams 21.4–23.5 (with quad steps the same), 3 streams one ring in
-// registers 24.3–24.5, 4 streams with rings in memory 22.3–25.3 and with
-// their newest quad in a register and quad steps 24.6–26.5 (this one); the
-// same with a lookahead of 1 or 3 quads and 5 streams were slower. Both are
-// in the kernel table; calibration picks the faster per machine.
+// slack and four are needed. Four streams leave registers for their states
+// only, so their message quads go to memory with the newest kept in a
+// register, and they interleave four rounds at a time (W+K summed once for
+// both SHA256RNDS2). Of the shapes measured on Zen 5 (3 to 5 streams, rings
+// in registers or memory, lookahead 1 to 3, two or four rounds a step; the
+// figures are in the commit that added shaniFour) this was the fastest.
+// Both kernels are in the table and calibration picks the faster per machine.
 var (
 	shaniTwo  = shConfig{name: "scanSHANI", streams: 2, inReg: 2, lookahead: 2}
 	shaniFour = shConfig{name: "scanSHANI4", streams: 4, last: true, quadSteps: true, lookahead: 2}
