@@ -75,10 +75,10 @@
 //
 //	kernel   lanes  MH/s   × stdlib  what limits it
 //	generic      1   1.52   0.33
-//	avx2         8  14.20   3.1      ~6,230 instructions per 8 nonces, ~1 vector shift per cycle
+//	avx2         8  14.20   3.1      ~6,230 VEX instructions per 8 nonces at ~3 per cycle
 //	shani        2  23.15   5.0      SHA256RNDS2 every 2 cycles, latency 4: 2 streams, no slack
 //	shani4       4  24.37   5.3      4 streams: ~130 cycles per nonce for 61 SHA256RNDS2
-//	avx512      16  45.59   9.8      ~3,140 instructions per 16 nonces; 2-cycle integer latency
+//	avx512      16  45.59   9.8      ~3,140 EVEX instructions per 16 nonces at ~2.7 per cycle
 //	stdlib       –   4.64   1
 //
 // The generic kernel is the specification: it is written from [Job.digest]
