@@ -30,7 +30,7 @@ func runMine(ctx context.Context, args []string, io stdio) (err error) {
 	blocks := fs.Int("blocks", 0, "number of blocks to mine (required)")
 	addr := fs.String("address", "", "P2PKH address to pay (default: the wallet's first key)")
 	threads := fs.Int("threads", 0, "workers (default GOMAXPROCS)")
-	kernelName := fs.String("kernel", "", "scan kernel: generic, avx2, shani, avx512 (default: $RENGA_KERNEL, else the fastest)")
+	kernelName := fs.String("kernel", "", "scan kernel: generic, avx2, shani, shani4, avx512 (default: $RENGA_KERNEL, else the fastest)")
 	quiet := fs.Bool("quiet", false, "no live status line")
 	jsonOut := fs.Bool("json", false, "print the blocks and the summary as one JSON object")
 	if err := parseFlags(fs, args); err != nil {

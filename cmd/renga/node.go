@@ -82,7 +82,7 @@ func registerNodeFlags(fs *flag.FlagSet) *nodeFlags {
 	fs.Var(&f.allowMempool, "allow-mempool", "answer BIP35 mempool requests from `PREFIX` (address or CIDR; repeatable; default nobody)")
 	fs.BoolVar(&f.mine, "mine", false, "mine blocks once in sync with the peers")
 	fs.IntVar(&f.threads, "threads", 0, "mining workers (default GOMAXPROCS)")
-	fs.StringVar(&f.kernel, "kernel", "", "mining kernel: generic, avx2, shani, avx512 (default: the fastest)")
+	fs.StringVar(&f.kernel, "kernel", "", "mining kernel: generic, avx2, shani, shani4, avx512 (default: the fastest)")
 	fs.StringVar(&f.mineAddress, "mine-address", "", "pay mined blocks to `ADDRESS` (default: the wallet's first key)")
 	fs.StringVar(&f.rpc, "rpc", "", "serve JSON-RPC on `ADDR` on loopback (default 127.0.0.1:RPCPORT; \"off\" for none)")
 	fs.BoolVar(&f.compress, "compress", defaultCompress, "offer cmpr link compression (zstd, s2) to peers that offer it")
