@@ -235,14 +235,17 @@ func (c *Chain) Status(n *Node) Status {
 	return n.Status
 }
 
-// Missing returns the nodes of list whose body is not stored and that are
-// not known invalid (what a download still needs), reading their status
-// under one lock.
-func (c *Chain) Missing(list []*Node) []*Node {
+// Missing returns the first max nodes of list (all, for max < 0) whose
+// body is not stored and that are not known invalid (what a download still
+// needs), reading their status under one lock.
+func (c *Chain) Missing(list []*Node, max int) []*Node {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	var out []*Node
 	for _, n := range list {
+		if len(out) == max {
+			break
+		}
 		if n.Status&StatusHaveData == 0 && !n.Status.Invalid() {
 			out = append(out, n)
 		}

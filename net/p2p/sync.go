@@ -26,7 +26,7 @@ type chainView interface {
 	Tip() *chain.Node
 	BestHeader() *chain.Node
 	InActiveChain(*chain.Node) bool
-	Missing([]*chain.Node) []*chain.Node
+	Missing(list []*chain.Node, max int) []*chain.Node
 }
 
 // scheduler decides which blocks to ask of which peer during a sync, and
@@ -46,6 +46,12 @@ type scheduler struct {
 	// the window's first missing block out at a peer. Zero when not.
 	blockedSince time.Time
 	stalls       uint64
+	// win is the best chain's nodes from some height on, in height order,
+	// kept between calls of next: it runs for every block delivered, and
+	// walking the 1,024 parents of the window each time cost more than
+	// the rest of it. Valid for winBest only.
+	win     []*chain.Node
+	winBest *chain.Node
 }
 
 // syncPeer is the scheduler's view of one peer.
@@ -196,22 +202,13 @@ func (d *scheduler) next(now time.Time) map[*peerState][]wire.InvVect {
 	}
 	start := fork.Height + 1
 	end := min(best.Height, fork.Height+DownloadWindow)
-	window := make([]*chain.Node, 0, end-start+1)
-	for n := best.Ancestor(end); n != nil && n.Height >= start; n = n.Parent {
-		window = append(window, n)
-	}
-	slices.Reverse(window)
-	if len(window) == 0 {
-		return nil
-	}
 	batches := map[*peerState][]wire.InvVect{}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	// Which blocks are missing, read under our lock: a block delivered
-	// (stored, then released by delivered, which takes the lock) after the
-	// read and before the lock would look missing and unrequested, and be
-	// asked for twice.
-	missing := d.chain.Missing(window)
+	window := d.window(best, start, end)
+	if len(window) == 0 {
+		return nil
+	}
 	// How far along the window each peer has the best chain: the window is
 	// one branch, so a peer that has a block of it has every block before
 	// it. Worked out once per peer, not per block and peer.
@@ -226,6 +223,13 @@ func (d *scheduler) next(now time.Time) map[*peerState][]wire.InvVect {
 			free += max(0, MaxInFlight-sp.inflight)
 		}
 	}
+	// Which blocks are missing, read under our lock: a block delivered
+	// (stored, then released by delivered, which takes the lock) after the
+	// read and before the lock would look missing and unrequested, and be
+	// asked for twice. Only as many as can be asked for now, past those in
+	// flight, and at least the first (for the stall check): this runs for
+	// every block delivered, and the window is 1,024 long.
+	missing := d.chain.Missing(window, free+len(d.inflight)+1)
 	// In address order, so that ties between equally loaded peers go the
 	// same way every time (the tests depend on it, not the network).
 	slices.SortFunc(sources, func(a, b source) int { return a.st.addr.Compare(b.st.addr) })
@@ -251,6 +255,34 @@ func (d *scheduler) next(now time.Time) map[*peerState][]wire.InvVect {
 	}
 	d.checkStall(now, sources, free, firstMissing, end < best.Height)
 	return batches
+}
+
+// window returns best's ancestors from height start to end, in height
+// order, from d.win where it has them: as the tip advances, the window
+// slides by the blocks connected, and only the new end is walked to.
+// d.mu is held.
+func (d *scheduler) window(best *chain.Node, start, end int32) []*chain.Node {
+	if d.winBest != best || len(d.win) == 0 || start < d.win[0].Height || start > d.win[len(d.win)-1].Height+1 {
+		d.win, d.winBest = nil, best
+	} else {
+		d.win = d.win[start-d.win[0].Height:]
+	}
+	from := start // the first height d.win does not have
+	if len(d.win) > 0 {
+		from = d.win[len(d.win)-1].Height + 1
+	}
+	if end >= from {
+		more := make([]*chain.Node, 0, end-from+1)
+		for n := best.Ancestor(end); n != nil && n.Height >= from; n = n.Parent {
+			more = append(more, n)
+		}
+		slices.Reverse(more)
+		d.win = append(d.win, more...) // a new array holds only the live part
+	}
+	if len(d.win) == 0 || d.win[0].Height != start {
+		return nil
+	}
+	return d.win[:min(len(d.win), int(end-start+1))]
 }
 
 // source is a peer the window's blocks can come from, up to height reach.

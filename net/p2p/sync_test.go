@@ -154,11 +154,14 @@ type fakeData struct {
 	have map[*chain.Node]bool
 }
 
-func (f *fakeData) Missing(list []*chain.Node) []*chain.Node {
+func (f *fakeData) Missing(list []*chain.Node, max int) []*chain.Node {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	var out []*chain.Node
 	for _, n := range list {
+		if len(out) == max {
+			break
+		}
 		if !f.have[n] {
 			out = append(out, n)
 		}
