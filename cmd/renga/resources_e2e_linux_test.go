@@ -203,6 +203,17 @@ func TestPeerResourceAttacks(t *testing.T) {
 	if sent, got := honest.pings.Load(), honest.pongs.Load(); honest.closed() || got < sent-2 {
 		t.Errorf("the honest peer: closed %v, %d pongs for %d pings", honest.closed(), got, sent)
 	}
+	// The disconnects are counted by reason where an operator looks: the
+	// 20 bomb senders and the parentless fork's as misbehaved, the unread
+	// getdata flood as slow.
+	metrics := node.metrics()
+	for reason, least := range map[string]float64{"misbehaved": 21, "slow": 1} {
+		var v float64
+		_, _ = fmt.Sscanf(metricLine(metrics, fmt.Sprintf("renga_disconnects_total{reason=%q}", reason)), "%g", &v)
+		if v < least {
+			t.Errorf("renga_disconnects_total{reason=%q} = %g, want at least %g", reason, v, least)
+		}
+	}
 	honest.close()
 	node.stop()
 }

@@ -352,3 +352,21 @@ func TestFeelerMovesToTried(t *testing.T) {
 		}
 	})
 }
+
+// An address that refuses every dial is tried again after 2 s, 4 s, 8 s and
+// so on up to 10 minutes (Core's addrman keeps failing addresses out of
+// the way too), not at every round of the connection loop.
+func TestDialBackoff(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		tn := newTestNet(t)
+		n := tn.start(chaintest.New(t, chain.Regtest), nil)
+		dead := netip.MustParseAddrPort("10.9.9.9:8333") // nothing listens there
+		n.srv.onDiscovery(discover.Event{Kind: discover.PeerNew, Peer: discover.Peer{Instance: 99, Addr: dead}})
+		passTime(10 * time.Minute)
+		// Failures at 0, 2, 6, 14, 30, 62, 126, 254 and 510 s: nine dials,
+		// give or take the loop's rounds.
+		if d := n.srv.Stats().Dials; d < 6 || d > 12 {
+			t.Fatalf("%d dials of an address refusing them for 10 minutes, want about 9 (backoff doubling from 2 s)", d)
+		}
+	})
+}
