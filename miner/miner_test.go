@@ -288,7 +288,10 @@ func TestExtranonceRolls(t *testing.T) {
 	}
 	b := found[0].Block
 	en, _ := Extranonce(&b.Txs[0], found[0].Height)
-	if en != j.extranonce || en < first.extranonce+3 || b.Header.Nonce >= 1<<12 {
+	// From the first job with the real target or a roll after it, which
+	// may be scanned beside it (a roll starts once every nonce is claimed)
+	// and find first.
+	if en < j.extranonce || en < first.extranonce+3 || b.Header.Nonce >= 1<<12 {
 		t.Fatalf("block extranonce %#x (job %#x, first %#x), nonce %d", en, j.extranonce, first.extranonce, b.Header.Nonce)
 	}
 	if n := h.Chain.NodeByHash(found[0].Hash); n == nil || !h.Chain.InActiveChain(n) {
