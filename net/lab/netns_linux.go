@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"os/exec"
 	"slices"
 	"strconv"
@@ -15,6 +16,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/renga-p2p/renga/net/capture"
+	"github.com/renga-p2p/renga/net/sock"
 	"github.com/renga-p2p/renga/net/sock/netns"
 )
 
@@ -406,4 +409,115 @@ func (nw *lanNetwork) Close() error {
 // lab dies, so that none outlives it.
 func procAttr() *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+}
+
+// rssKiB reads a node process's resident set from /proc (false for an
+// in-process node or one that is gone).
+func rssKiB(n *labNode) (int, bool) {
+	n.mu.Lock()
+	proc := n.proc
+	n.mu.Unlock()
+	if proc == nil || proc.Pid() == os.Getpid() {
+		return 0, false
+	}
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", proc.Pid()))
+	if err != nil {
+		return 0, false
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kib, err := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")))
+			return kib, err == nil
+		}
+	}
+	return 0, false
+}
+
+// capturePair watches the link between nodes a and b at both of its ends
+// with packet sockets in the two namespaces, decodes the frames and emits
+// each message as sent by one end (outgoing there) and received by the
+// other (incoming there): the kernel's own times at each end.
+func (nw *linkNetwork) capturePair(ctx context.Context, wg *sync.WaitGroup, a, b int, emit func(PairMessage)) error {
+	k, ok := nw.top.LinkIndex(a, b)
+	if !ok {
+		return fmt.Errorf("nodes %d and %d have no link between them", a+1, b+1)
+	}
+	for _, end := range []int{a, b} {
+		other := a + b - end
+		if err := watchDevice(ctx, wg, nw.nodes[end], linkDev(k), uint16(nw.port), netip.Addr{}, end, other, emit); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// capturePair on the LAN watches each node's eth0 for packets to or from
+// the other.
+func (nw *lanNetwork) capturePair(ctx context.Context, wg *sync.WaitGroup, a, b int, emit func(PairMessage)) error {
+	for _, end := range []int{a, b} {
+		other := a + b - end
+		if err := watchDevice(ctx, wg, nw.nodes[end], "eth0", uint16(nw.port), lanAddr(other), end, other, emit); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// watchDevice captures Renga's port on dev inside ns until ctx ends,
+// emitting each decoded message seen by node at (with node peer, whose
+// address is peerAddr when the device is shared).
+func watchDevice(ctx context.Context, wg *sync.WaitGroup, ns *netns.Namespace, dev string, port uint16, peerAddr netip.Addr,
+	at, peer int, emit func(PairMessage)) error {
+	prog, err := capture.PortFilter([]uint16{port}, 65535)
+	if err != nil {
+		return err
+	}
+	filter := make([]sock.BPFInstruction, len(prog))
+	for i, ins := range prog {
+		filter[i] = sock.BPFInstruction(ins)
+	}
+	var conn *sock.PacketConn
+	if err := ns.Do(func() error {
+		var err error
+		conn, err = sock.ListenPacket(sock.PacketOptions{Interface: dev, Filter: filter})
+		return err
+	}); err != nil {
+		return fmt.Errorf("lab: capture on node %d's %s: %w", at+1, dev, err)
+	}
+	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
+	wg.Go(func() {
+		defer stop()
+		defer func() { _ = conn.Close() }()
+		dec := capture.NewDecoder(capture.DecoderConfig{Ports: []uint16{port}, MaxBuffer: 32 << 20})
+		buf := make([]byte, 65535)
+		var recs []capture.Record
+		for {
+			info, err := conn.ReadPacket(buf)
+			if err != nil {
+				return // closed: ctx ended
+			}
+			dir := capture.DirIn
+			if info.Type == sock.PacketOutgoing {
+				dir = capture.DirOut
+			}
+			recs = dec.Feed(capture.Packet{Time: info.Time, LinkType: capture.LinkEthernet, Data: buf[:info.N], Length: info.Length, Direction: dir}, recs[:0])
+			for _, r := range recs {
+				if r.Kind != capture.KindMessage {
+					continue
+				}
+				sent := r.Direction == capture.DirOut
+				if peerAddr.IsValid() {
+					other := r.Src.Addr()
+					if sent {
+						other = r.Dst.Addr()
+					}
+					if other != peerAddr {
+						continue
+					}
+				}
+				emit(PairMessage{Time: r.Time, At: at + 1, Sent: sent, Peer: peer + 1, Command: r.Command, Size: r.Size, Source: "capture"})
+			}
+		}
+	})
+	return nil
 }

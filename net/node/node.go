@@ -187,6 +187,9 @@ func (n *Node) Run(ctx context.Context) (err error) {
 	c.Subscribe(events.block)
 	pool := mempool.New(c, mempool.Config{Logger: log.With("part", "mempool")})
 	pool.OnAccept(events.tx)
+	// The event stream (GET /events): the chain and the pool it hears
+	// itself; peers and frames it is fed by the P2P server.
+	stream := api.NewEvents(api.EventsConfig{Chain: c, Pool: pool, Logger: log.With("part", "events")})
 
 	var rec *capture.Recorder
 	if cfg.Capture != "" {
@@ -256,6 +259,7 @@ func (n *Node) Run(ctx context.Context) (err error) {
 		AddrBook:     filepath.Join(cfg.Dir, "peers.dat"), Anchors: filepath.Join(cfg.Dir, "anchors.dat"),
 		BanList: filepath.Join(cfg.Dir, "banlist.json"), Capture: rec, Logger: log.With("part", "p2p"),
 		MessageCapture: msgs, CaptureMessages: cfg.CaptureMessages,
+		OnPeer: stream.Peer, Tap: stream.Conn,
 	})
 	if err != nil {
 		return err
@@ -267,7 +271,7 @@ func (n *Node) Run(ctx context.Context) (err error) {
 	if cfg.RPC != "" {
 		rpc, err = api.Listen(api.Config{
 			Listen: cfg.RPC, CookieFile: filepath.Join(cfg.Dir, ".cookie"), Chain: c, Pool: pool, P2P: srv,
-			Miner: minerAPI{m}, Version: cfg.Version, Stop: func() { stop(ErrStopRequested) },
+			Miner: minerAPI{m}, Version: cfg.Version, Stop: func() { stop(ErrStopRequested) }, Events: stream,
 			Logger: log.With("part", "rpc"),
 		})
 		if err != nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/renga-p2p/renga/chain/mempool"
 	"github.com/renga-p2p/renga/net/capture"
 	"github.com/renga-p2p/renga/net/discover"
+	"github.com/renga-p2p/renga/net/peer"
 	"github.com/renga-p2p/renga/net/sock"
 )
 
@@ -89,6 +90,9 @@ type Config struct {
 	// SetMessageCapture switches recording per peer while the node runs.
 	MessageCapture  *capture.MessageCapture
 	CaptureMessages bool
+	// Tap, if set, is asked for one more tap per connection (the node's
+	// event stream: api.Events.Conn); nil from it means none.
+	Tap func(t time.Time, local, remote netip.AddrPort, inbound bool) peer.Tap
 
 	// TxBatchInterval is the mean time between transaction announcements to
 	// a peer (default 500 ms; each wait is drawn at random).

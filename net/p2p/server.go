@@ -389,13 +389,18 @@ func (s *Server) newPeer(conn net.Conn, kind connKind, addr netip.AddrPort) *pee
 		Logger:      s.log,
 		Now:         s.cfg.Now,
 	}
-	remote := peer.AddrPort(conn.RemoteAddr())
-	var pcap capture.Tap
+	local, remote := peer.AddrPort(conn.LocalAddr()), peer.AddrPort(conn.RemoteAddr())
+	var pcap, extra capture.Tap
 	if s.cfg.Capture != nil {
-		pcap = s.cfg.Capture.Conn(s.cfg.Now(), peer.AddrPort(conn.LocalAddr()), remote, kind == inbound)
+		pcap = s.cfg.Capture.Conn(s.cfg.Now(), local, remote, kind == inbound)
+	}
+	if s.cfg.Tap != nil {
+		if t := s.cfg.Tap(s.cfg.Now(), local, remote, kind == inbound); t != nil {
+			extra = t
+		}
 	}
 	st.msgs = s.cfg.MessageCapture.Conn(remote, s.captureNew.Load())
-	if tap := capture.MultiTap(pcap, st.msgs); tap != nil {
+	if tap := capture.MultiTap(pcap, extra, st.msgs); tap != nil {
 		pc.Tap = tap
 	}
 	pc.OnClose = func(cause error) {
