@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"flag"
 	"os"
 	"os/exec"
 	"regexp"
@@ -75,6 +76,14 @@ func command(ctx context.Context, t *testing.T, test string, verbose bool) *exec
 	if verbose {
 		// Always verbose: report reads the child's --- PASS and --- SKIP lines.
 		args = append(args, "-test.v")
+	}
+	// go test -artifacts: the child keeps its t.ArtifactDir where the
+	// parent would.
+	if f := flag.Lookup("test.artifacts"); f != nil && f.Value.String() == "true" {
+		args = append(args, "-test.artifacts")
+		if out := flag.Lookup("test.outputdir"); out != nil && out.Value.String() != "" {
+			args = append(args, "-test.outputdir="+out.Value.String())
+		}
 	}
 	cmd := exec.CommandContext(ctx, exe, args...)
 	cmd.Env = append(os.Environ(), envRole+"="+test)
