@@ -18,6 +18,41 @@
 // [DelayBound] is the propagation lower bound: one one-way link delay per
 // hop of the quickest path.
 //
+// # Networks
+//
+// A [Network] places the nodes: [NewLoopback] on this host's 127.0.0.1
+// (by discovery on lo, or along a topology's links), [NewLANNetwork] a
+// namespace each on one bridge with multicast discovery, and
+// [NewLinkNetwork] a namespace each with one veth pair per link, whose
+// conditions tc applies on both ends (netem; tbf for a rate alone where
+// the kernel has no netem: [ProbeShaping] says which, [Shaping.Supports]
+// what is dropped). The last is a [LinkControl]: links can be cut (a
+// blackhole route, one way or both), healed and changed while nodes run.
+// Everything the namespaced networks make lives in namespaces they create
+// and vanishes with Close.
+//
+// # Scenarios and runs
+//
+// [ReadScenario] reads a TOML file of timed events (partition, heal, kill,
+// restart, link, mine, stop-mining, pay), checked against the topology.
+// [New] takes a [Config] (topology, network, chain parameters, a
+// [Launcher]: node processes through [ExecLauncher] or in-process nodes
+// through [InProcessLauncher]) and [Lab.Run] starts the nodes, follows
+// each node's event stream (net/api's GET /events), mines through each
+// node's RPC, plays the scenario, and at the end stops the nodes and
+// writes the [Report]: events.jsonl, propagation.jsonl, summary.txt,
+// topology.graphml and the plots. Run blocks until then and waits for
+// every goroutine it started.
+//
+// # The web view
+//
+// With Config.Web, Run serves one page (embedded: plain HTML, JavaScript
+// and SVG) with the topology coloured by tips and conditions, blocks and
+// payments spreading, and a message sequence diagram for a chosen link,
+// from packet captures at both ends of the link in namespaces or from
+// the nodes' message events on loopback. Its streams are bounded in
+// clients and queue length; a client that falls behind loses records.
+//
 // Everything read from a file is bounded: [MaxGraphMLBytes], [MaxNodes]
 // and [MaxLinks]. Errors about a topology wrap [ErrTopology]; about link
 // conditions, [ErrCondition]; about a generator spec, [ErrSpec].

@@ -18,7 +18,7 @@ import (
 // Report is what a lab run shows: how each block and payment spread
 // against the topology's lower bound, how long the network took to agree
 // after each heal and each restart, and the reorganizations it went
-// through. [Analyze] makes it from the records.
+// through. [Lab.Run] makes it from the records and writes it.
 type Report struct {
 	Start, Stop time.Time
 	Nodes       int
@@ -98,7 +98,7 @@ type Reorg struct {
 	From  string // the old tip
 }
 
-// analysis is the state Analyze works from.
+// analysis is the state analyze works from.
 type analysis struct {
 	top     *Topology
 	recs    []Record
@@ -123,7 +123,8 @@ func (a *analysis) weight(k int, t time.Time) time.Duration {
 	return max(c.Delay, a.rtt[k]/2)
 }
 
-// graphAt is the topology with the links cut at t removed, weighted as at t.
+// paths are the lower bounds and hop counts from origin at t: shortest
+// paths over the links not cut at t, each weighted as it was then.
 func (a *analysis) paths(origin int, t time.Time) ([]time.Duration, []int) {
 	g := &Topology{Nodes: a.top.Nodes}
 	for k, l := range a.top.Links {
@@ -141,7 +142,7 @@ func (a *analysis) paths(origin int, t time.Time) ([]time.Duration, []int) {
 	return g.ShortestPaths(origin, DelayBound)
 }
 
-// Analyze builds the report from a run's records.
+// analyze builds the report from the run's records.
 func (l *Lab) analyze() *Report {
 	l.mu.Lock()
 	a := &analysis{top: l.top, recs: l.rec.all(), start: l.started, cuts: slices.Clone(l.cuts), changes: slices.Clone(l.changes)}
@@ -175,7 +176,7 @@ func (a *analysis) report() *Report {
 	connected := map[key]time.Time{}
 	heard := map[key]time.Time{}
 	accepted := map[key]time.Time{}
-	// up[i] lists node i's down spans.
+	// down[i] lists node i's down spans.
 	down := make([][][2]time.Time, n+1)
 	var mined, paid []Record
 	for _, rec := range a.recs {
