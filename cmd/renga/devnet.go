@@ -51,8 +51,8 @@ func runDevnet(ctx context.Context, args []string, io stdio) (err error) {
 			"Where they run: on loopback, finding each other by multicast on lo (the default); with\n"+
 			"--netns (root, Linux) each in a network namespace of its own, either on one bridge with\n"+
 			"discovery (--lan, the default) or joined by a TOPOLOGY (--topology): every link its own\n"+
-			"veth pair, with its own delay, jitter, loss and rate through the kernel's tc (netem, or\n"+
-			"tbf for a rate alone where the kernel has no netem), nodes connecting along the links.\n"+
+			"veth pair, with its own delay, jitter, loss and rate through the kernel's tc (netem; where\n"+
+			"the kernel has none, tbf for a rate and nftables for loss), nodes connecting along the links.\n"+
 			"A topology is a generator ("+lab.Generators+", drawn from\n"+
 			"--seed) or a GraphML file (node attributes mine, threads; edge attributes delay, jitter,\n"+
 			"loss, rate), and works on loopback too, without link conditions.\n\n"+

@@ -24,9 +24,9 @@
 // (by discovery on lo, or along a topology's links), [NewLANNetwork] a
 // namespace each on one bridge with multicast discovery, and
 // [NewLinkNetwork] a namespace each with one veth pair per link, whose
-// conditions tc applies on both ends (netem; tbf for a rate alone where
-// the kernel has no netem: [ProbeShaping] says which, [Shaping.Supports]
-// what is dropped). The last is a [LinkControl]: links can be cut (a
+// conditions tc applies on both ends (netem; where the kernel has no
+// netem, tbf for a rate and an nftables rule on each end's ingress for
+// loss: [ProbeShaping] says which, [Shaping.Supports] what is dropped). The last is a [LinkControl]: links can be cut (a
 // blackhole route, one way or both), healed and changed while nodes run.
 // Everything the namespaced networks make lives in namespaces they create
 // and vanishes with Close.

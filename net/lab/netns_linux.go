@@ -48,10 +48,42 @@ func ProbeShaping() (Shaping, error) {
 	try := func(args ...string) bool {
 		return ns.Do(func() error { return exec.Command("tc", args...).Run() }) == nil
 	}
+	_, nftErr := exec.LookPath("nft")
 	return Shaping{
 		Netem: try("qdisc", "add", "dev", "probe0", "root", "netem", "delay", "1ms", "loss", "1%"),
 		TBF:   try("qdisc", "add", "dev", "probe1", "root", "tbf", "rate", "1mbit", "burst", "65536", "latency", "200ms"),
+		NFT:   nftErr == nil && nft(ns, lossRuleset(map[string]float64{"probe0": 1})) == nil,
 	}, nil
+}
+
+// nft loads an nftables ruleset in ns (nft -f -).
+func nft(ns *netns.Namespace, ruleset string) error {
+	return ns.Do(func() error {
+		cmd := exec.Command("nft", "-f", "-")
+		cmd.Stdin = strings.NewReader(ruleset)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("lab: nft: %w: %s", err, bytes.TrimSpace(out))
+		}
+		return nil
+	})
+}
+
+// nftLoss is whether link loss goes through nftables (no netem).
+func (nw *linkNetwork) nftLoss() bool { return !nw.shaping.Netem && nw.shaping.NFT }
+
+// applyLoss loads node i's loss rules: one per link of i with loss in
+// force. Called with nw.mu held or before the network is shared.
+func (nw *linkNetwork) applyLoss(i int) error {
+	loss := map[string]float64{}
+	for k, l := range nw.top.Links {
+		if (l.A == i || l.B == i) && nw.applied[k].Loss > 0 {
+			loss[linkDev(k)] = nw.applied[k].Loss
+		}
+	}
+	if err := nft(nw.nodes[i], lossRuleset(loss)); err != nil {
+		return fmt.Errorf("lab: node %d's link loss: %w", i+1, err)
+	}
+	return nil
 }
 
 // batch runs `tool -batch -` in ns with one command a line: one process
@@ -145,6 +177,9 @@ func NewLinkNetwork(top *Topology, port int, shaping Shaping) (_ Network, err er
 		setup[l.B] = append(setup[l.B], []string{"addr", "add", b.String() + "/30", "dev", dev}, []string{"link", "set", dev, "up"})
 		got, _ := shaping.Supports(l.Cond) // the caller knows what its kernel lacks
 		nw.applied[k] = got
+		if !shaping.Netem {
+			got.Loss = 0 // through nftables, below
+		}
 		if got.IsZero() {
 			continue
 		}
@@ -161,6 +196,11 @@ func NewLinkNetwork(top *Topology, port int, shaping Shaping) (_ Network, err er
 		}
 		if err := batch(ns, "tc", shape[i]); err != nil {
 			return nil, fmt.Errorf("lab: node %d's link conditions: %w", i+1, err)
+		}
+		if nw.nftLoss() {
+			if err := nw.applyLoss(i); err != nil {
+				return nil, err
+			}
 		}
 	}
 	return nw, nil
@@ -211,21 +251,30 @@ func (nw *linkNetwork) SetConditions(k int, c Conditions) (Conditions, error) {
 	}
 	l := nw.top.Links[k]
 	dev := linkDev(k)
-	for _, end := range []int{l.A, l.B} {
-		var args []string
-		if got.IsZero() {
-			args = []string{"qdisc", "del", "dev", dev, "root"}
-		} else {
-			var err error
-			if args, err = nw.shaping.qdiscArgs(dev, got); err != nil {
+	// The qdisc's part: all of it with netem, else the rate.
+	qNew, qOld := got, prev
+	if !nw.shaping.Netem {
+		qNew.Loss, qOld.Loss = 0, 0
+	}
+	if qNew != qOld {
+		for _, end := range []int{l.A, l.B} {
+			args, err := nw.shaping.qdiscArgs(dev, qNew)
+			if err != nil {
+				return prev, err
+			}
+			if err := batch(nw.nodes[end], "tc", [][]string{args}); err != nil {
 				return prev, err
 			}
 		}
-		if err := batch(nw.nodes[end], "tc", [][]string{args}); err != nil {
-			return prev, err
-		}
 	}
 	nw.applied[k] = got
+	if nw.nftLoss() && got.Loss != prev.Loss {
+		for _, end := range []int{l.A, l.B} {
+			if err := nw.applyLoss(end); err != nil {
+				return got, err
+			}
+		}
+	}
 	return got, warn
 }
 

@@ -164,6 +164,69 @@ func TestLinkNetwork(t *testing.T) {
 		t.Errorf("link 3-4 made plain again still limits:\n%s", q)
 	}
 
+	t.Run("nftables loss", func(t *testing.T) {
+		if shaping.Netem || !shaping.NFT {
+			t.Skipf("loss goes through nftables only without netem and with nft (shaping %+v)", shaping)
+		}
+		// All lost, then none: each end drops what arrives on the link.
+		if _, err := lc.SetConditions(k01, Conditions{Loss: 100}); err != nil {
+			t.Fatal(err)
+		}
+		if reaches(0, 1, k01) || reaches(1, 0, k01) {
+			t.Error("link 1-2 at 100% loss carried a datagram")
+		}
+		if !reaches(0, 3, 1) {
+			t.Error("node 1's other link 1-4 lost a datagram at 0% loss")
+		}
+		if _, err := lc.SetConditions(k01, Conditions{Loss: 50}); err != nil {
+			t.Fatal(err)
+		}
+		// 200 datagrams at 50%: outside 40 to 160 has odds under 1e-17.
+		a, b := linkAddrs(k01)
+		dst := b
+		if top.Links[k01].A == 1 {
+			dst = a
+		}
+		err := ln.nodes[0].Do(func() error {
+			c, err := net.Dial("udp4", net.JoinHostPort(dst.String(), "5000"))
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			for i := range 200 {
+				if _, err := c.Write([]byte{'L', byte(i)}); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := 0
+		buf := make([]byte, 16)
+		for {
+			_ = recv[1].SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+			n, err := recv[1].Read(buf)
+			if err != nil {
+				break // 300 ms without one: the rest were lost
+			}
+			if n == 2 && buf[0] == 'L' {
+				got++
+			}
+		}
+		if got < 40 || got > 160 {
+			t.Errorf("link 1-2 at 50%% loss carried %d of 200 datagrams", got)
+		}
+		t.Logf("link 1-2 at 50%% loss carried %d of 200 datagrams", got)
+		if _, err := lc.SetConditions(k01, Conditions{}); err != nil {
+			t.Fatal(err)
+		}
+		if !reaches(0, 1, k01) || !reaches(1, 0, k01) {
+			t.Error("link 1-2 back to no loss does not carry both ways")
+		}
+	})
+
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 	rtt, err := lc.RTT(ctx, k01)
@@ -204,6 +267,22 @@ func TestShapingSupports(t *testing.T) {
 	}
 	if got, err := (Shaping{TBF: true}).Supports(Conditions{Rate: 1e6}); got.Rate != 1e6 || err != nil {
 		t.Errorf("a rate alone with tbf: %v, %v", got, err)
+	}
+	if got, err := (Shaping{TBF: true, NFT: true}).Supports(c); got != (Conditions{Loss: 1, Rate: 1e6}) || !errors.Is(err, ErrNoNetem) {
+		t.Errorf("tbf and nftables: %v, %v", got, err)
+	}
+	if got, err := (Shaping{NFT: true}).Supports(Conditions{Loss: 0.5}); got.Loss != 0.5 || err != nil {
+		t.Errorf("loss alone with nftables: %v, %v", got, err)
+	}
+	// Without netem the qdisc leaves loss to nftables.
+	if args, err := (Shaping{TBF: true, NFT: true}).qdiscArgs("l0", Conditions{Loss: 1}); err != nil || strings.Join(args, " ") != "qdisc del dev l0 root" {
+		t.Errorf("loss alone without netem: qdisc %v, %v", args, err)
+	}
+	want := "table inet renga_lab\ndelete table inet renga_lab\ntable inet renga_lab {\n\tchain in {\n" +
+		"\t\ttype filter hook prerouting priority -300; policy accept;\n" +
+		"\t\tiifname \"l0\" numgen random mod 1000000 < 10000 drop\n\t\tiifname \"l7\" numgen random mod 1000000 < 2500 drop\n\t}\n}\n"
+	if got := lossRuleset(map[string]float64{"l7": 0.25, "l0": 1}); got != want {
+		t.Errorf("loss ruleset:\n%s\nwant\n%s", got, want)
 	}
 	args, err := Shaping{Netem: true}.qdiscArgs("l0", c)
 	if err != nil {

@@ -3,19 +3,27 @@ package lab
 import (
 	"errors"
 	"fmt"
+	"maps"
+	"math"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 )
 
 // ErrNoNetem: the kernel has no netem queueing discipline
-// (CONFIG_NET_SCH_NETEM), so links can get no delay, jitter or loss; a rate
-// limit still works through tbf. It wraps errors.ErrUnsupported.
-var ErrNoNetem = fmt.Errorf("lab: the kernel has no netem (CONFIG_NET_SCH_NETEM): no link delay, jitter or loss: %w", errors.ErrUnsupported)
+// (CONFIG_NET_SCH_NETEM), so links can get no delay or jitter; a rate
+// limit still works through tbf, and loss through nftables where the nft
+// command is installed. It wraps errors.ErrUnsupported.
+var ErrNoNetem = fmt.Errorf("lab: the kernel has no netem (CONFIG_NET_SCH_NETEM): no link delay or jitter, loss only through nftables: %w", errors.ErrUnsupported)
 
 // Shaping is what the kernel can do to a link's packets, probed once.
 type Shaping struct {
 	Netem bool // delay, jitter, loss and rate through netem
 	TBF   bool // a rate limit through tbf
+	// NFT: random loss through an nftables rule on each end's ingress
+	// (numgen random), used for loss only where there is no netem.
+	NFT bool
 }
 
 // Supports returns the part of c that this kernel can apply and, when that
@@ -27,6 +35,9 @@ func (s Shaping) Supports(c Conditions) (Conditions, error) {
 	got := Conditions{}
 	if s.TBF {
 		got.Rate = c.Rate
+	}
+	if s.NFT {
+		got.Loss = c.Loss
 	}
 	if got != c {
 		return got, fmt.Errorf("link %s applied as %s: %w", c, got, ErrNoNetem)
@@ -43,6 +54,9 @@ func (s Shaping) qdiscArgs(dev string, c Conditions) ([]string, error) {
 	c, err := s.Supports(c)
 	if err != nil && !errors.Is(err, ErrNoNetem) {
 		return nil, err
+	}
+	if !s.Netem {
+		c.Loss = 0 // nftables' business: see lossRuleset
 	}
 	if c.IsZero() {
 		return []string{"qdisc", "del", "dev", dev, "root"}, nil
@@ -78,3 +92,30 @@ func (s Shaping) qdiscArgs(dev string, c Conditions) ([]string, error) {
 
 // tcTime writes a duration in microseconds, which tc reads exactly.
 func tcTime(d time.Duration) string { return strconv.FormatInt(d.Microseconds(), 10) + "us" }
+
+// lossRuleset is the nftables ruleset that drops, on arrival at a node,
+// the given share of the packets of each of its devices (percent), or
+// removes it when there are none: where the kernel has no netem, loss is
+// applied on each end's ingress, so that the sender never knows (a drop on
+// output would fail the send). The table is replaced whole, atomically.
+func lossRuleset(loss map[string]float64) string {
+	var b strings.Builder
+	// Declaring the table first makes the delete succeed on a fresh
+	// namespace.
+	b.WriteString("table inet renga_lab\ndelete table inet renga_lab\n")
+	if len(loss) == 0 {
+		return b.String()
+	}
+	b.WriteString("table inet renga_lab {\n\tchain in {\n\t\ttype filter hook prerouting priority -300; policy accept;\n")
+	devs := slices.Sorted(maps.Keys(loss))
+	for _, dev := range devs {
+		// In millionths: loss is given to at most four decimals.
+		if n := int(math.Round(loss[dev] * 1e4)); n < 1e6 {
+			fmt.Fprintf(&b, "\t\tiifname %q numgen random mod 1000000 < %d drop\n", dev, n)
+		} else {
+			fmt.Fprintf(&b, "\t\tiifname %q drop\n", dev)
+		}
+	}
+	b.WriteString("\t}\n}\n")
+	return b.String()
+}
