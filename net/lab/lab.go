@@ -119,7 +119,6 @@ type Lab struct {
 	heals   []time.Time
 	events  []string     // the view's latest lines
 	changes []linkChange // link conditions changed by the scenario
-	exited  error        // a node that ended by itself
 }
 
 // linkChange: link Link got conditions Cond at At.
@@ -526,11 +525,4 @@ func (l *Lab) event(s string) {
 	if len(l.events) > 8 {
 		l.events = l.events[len(l.events)-8:]
 	}
-}
-
-// since is how long after the experiment's start t is.
-func (l *Lab) since(t time.Time) time.Duration {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return t.Sub(l.started)
 }

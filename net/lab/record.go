@@ -120,6 +120,7 @@ func (n *labNode) follow(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
+		n.lab.log.Debug("event stream ended; following again", "node", n.i+1, "err", err)
 		n.mu.Lock()
 		n.client = nil // a restart writes a new cookie
 		n.mu.Unlock()

@@ -103,7 +103,6 @@ type analysis struct {
 	top     *Topology
 	recs    []Record
 	start   time.Time
-	stop    time.Time
 	cuts    []cutSpan
 	changes []linkChange
 	base    []Conditions // conditions at the start, per link
