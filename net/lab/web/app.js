@@ -15,6 +15,9 @@ const lab = {
 };
 window.lab = lab; // for tests and the curious
 
+// ms writes a latency: microseconds show on a fast link.
+function ms(x) { return x < 10 ? x.toFixed(3) : x.toFixed(1); }
+
 function el(name, attrs, parent) {
   const e = document.createElementNS(svgNS, name);
   for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, v);
@@ -71,33 +74,52 @@ function layout(n, links) {
   return p;
 }
 
+// draw builds the topology's SVG once and then only updates it, so that
+// elements (and the dots running along links) survive each refresh.
 function draw() {
   const st = lab.state, svg = document.getElementById("topology");
   if (!lab.pos.length) lab.pos = layout(st.nodes.length, st.links);
+  if (!lab.els || lab.els.links.length !== st.links.length || lab.els.nodes.length !== st.nodes.length) build(svg, st);
+  st.links.forEach((l, i) => {
+    const e = lab.els.links[i];
+    e.line.setAttribute("class", "link" + (l.cut ? " cut" : ""));
+    e.line.setAttribute("stroke", delayColour(l.delay_us, l.loss));
+    e.title.textContent = `link ${l.a}-${l.b}: ${l.cond}${l.cut ? " (cut)" : ""}`;
+  });
+  drawSelected();
+  st.nodes.forEach((n, i) => {
+    const e = lab.els.nodes[i];
+    e.circle.setAttribute("class", "node" + (n.mining ? " miner" : "") + (n.up ? "" : " down"));
+    e.title.textContent = `node ${n.index} (${n.id}) ${n.listen}\nheight ${n.height} tip ${n.tip}`;
+    updateNode(n.index, n.tip, n.height);
+  });
+  const tips = new Set(st.nodes.filter(n => n.up).map(n => n.tip));
+  document.getElementById("summary").textContent =
+    `${st.network}: ${st.nodes.length} nodes, ${st.links.length} links, ` +
+    (tips.size === 1 ? "all on one tip" : `${tips.size} tips`);
+}
+
+function build(svg, st) {
   svg.textContent = "";
+  lab.els = { links: [], nodes: [] };
   const gl = el("g", { id: "links" }, svg);
   for (const l of st.links) {
     const a = lab.pos[l.a], b = lab.pos[l.b];
-    const line = el("line", { x1: a.x, y1: a.y, x2: b.x, y2: b.y, class: "link" + (l.cut ? " cut" : ""),
-      stroke: delayColour(l.delay_us, l.loss), "data-a": l.a, "data-b": l.b }, gl);
-    if (lab.pair && lab.pair.a === l.a && lab.pair.b === l.b) line.classList.add("selected");
-    el("title", {}, line).textContent = `link ${l.a}-${l.b}: ${l.cond}${l.cut ? " (cut)" : ""}`;
+    const line = el("line", { x1: a.x, y1: a.y, x2: b.x, y2: b.y, "data-a": l.a, "data-b": l.b }, gl);
+    const title = el("title", {}, line);
     line.addEventListener("click", () => openPair(l.a, l.b));
+    lab.els.links.push({ line, title });
   }
   el("g", { id: "dots" }, svg);
   const gn = el("g", { id: "nodes" }, svg);
   const r = st.nodes.length > 64 ? 7 : 12;
   for (const n of st.nodes) {
     const p = lab.pos[n.index];
-    const c = el("circle", { cx: p.x, cy: p.y, r, class: "node" + (n.mining ? " miner" : "") + (n.up ? "" : " down"),
-      fill: tipColour(n.tip), "data-node": n.index, "data-tip": n.tip, "data-height": n.height }, gn);
-    el("title", {}, c).textContent = `node ${n.index} (${n.id}) ${n.listen}\nheight ${n.height} tip ${n.tip}`;
-    el("text", { x: p.x, y: p.y + r + 11, class: "label" }, gn).textContent = `${n.index}:${n.height}`;
+    const circle = el("circle", { cx: p.x, cy: p.y, r, "data-node": n.index }, gn);
+    const title = el("title", {}, circle);
+    el("text", { x: p.x, y: p.y + r + 11, class: "label" }, gn);
+    lab.els.nodes.push({ circle, title });
   }
-  const tips = new Set(st.nodes.filter(n => n.up).map(n => n.tip));
-  document.getElementById("summary").textContent =
-    `${st.network}: ${st.nodes.length} nodes, ${st.links.length} links, ` +
-    (tips.size === 1 ? "all on one tip" : `${tips.size} tips`);
 }
 
 function updateNode(index, tip, height) {
@@ -242,6 +264,7 @@ function openPair(a, b) {
   if (pairSource) pairSource.close();
   lab.pair = { a, b };
   lab.messages = 0;
+  const gen = lab.gen = (lab.gen || 0) + 1; // a diagram started over ignores the old one's timers
   document.getElementById("pair-select").value = `${a}-${b}`;
   const seq = document.getElementById("seq");
   seq.textContent = "";
@@ -252,19 +275,21 @@ function openPair(a, b) {
   const lifeA = el("line", { x1: xa, y1: 22, x2: xa, y2: 40, class: "lifeline" }, seq);
   const lifeB = el("line", { x1: xb, y1: 22, x2: xb, y2: 40, class: "lifeline" }, seq);
   drawSelected();
-  const pending = { [a]: [], [b]: [] }; // sent by this node, awaiting receipt at the other
+  const pending = { [a]: [], [b]: [] };  // sent by this node, awaiting receipt at the other
+  const received = { [a]: [], [b]: [] }; // received by this node, awaiting the other's send
   let y = 30, t0 = 0;
   const wrap = document.getElementById("seq-wrap");
   function arrow(from, sentAt, recvAt, m) {
+    if (gen !== lab.gen) return;
     y += 18;
     const x1 = from === a ? xa : xb, x2 = from === a ? xb : xa;
     const lat = recvAt && sentAt ? recvAt - sentAt : 0;
     const slant = Math.min(40, Math.max(0, lat / 2));
     const line = el("line", { x1, y1: y, x2, y2: y + slant, class: "msg", stroke: m.command === "block" || m.command === "cmpctblock" ? "#f80" : "#246",
       "marker-end": "url(#arrow)", "data-command": m.command }, seq);
-    el("title", {}, line).textContent = `${m.command} ${m.size} bytes, ${from} → ${from === a ? b : a}` + (lat ? `, ${lat.toFixed(1)} ms` : "");
+    el("title", {}, line).textContent = `${m.command} ${m.size} bytes, ${from} → ${from === a ? b : a}` + (lat ? `, ${ms(lat)} ms` : "");
     const tx = (x1 + x2) / 2 - 40;
-    el("text", { x: tx, y: y - 3 }, seq).textContent = `${m.command} (${m.size})${lat ? " " + lat.toFixed(1) + "ms" : ""}`;
+    el("text", { x: tx, y: y - 3 }, seq).textContent = `${m.command} (${m.size})${lat ? " " + ms(lat) + "ms" : ""}`;
     el("text", { x: 2, y: y + 4, fill: "#999" }, seq).textContent = (((sentAt || recvAt) - t0) / 1000).toFixed(3) + "s";
     y += slant;
     seq.setAttribute("height", y + 20);
@@ -283,26 +308,39 @@ function openPair(a, b) {
   pairSource.onmessage = ev => {
     const m = JSON.parse(ev.data);
     const t = m.us / 1000; // ms, with the microseconds
-    if (!t0) t0 = t;
+    if (!t0 || t < t0) t0 = t;
     note.textContent = `messages between nodes ${a} and ${b}, from ${m.source === "capture" ? "packet captures at both ends of the link" : "the nodes' event streams"}`;
-    if (m.sent) {
-      pending[m.at].push({ m, t });
-      // A message whose receipt never shows is drawn alone after 3 s.
+    // The two ends' captures reach the page on their own streams, so a
+    // receipt may come before its send: each waits up to 3 s for the other
+    // and is drawn alone past that.
+    const same = p => p.m.command === m.command && p.m.size === m.size;
+    const wait = (queue, from, sentAt, recvAt) => {
+      const entry = { m, t };
+      queue.push(entry);
       setTimeout(() => {
-        const q = pending[m.at], i = q.findIndex(p => p.m === m);
-        if (i >= 0) { q.splice(i, 1); arrow(m.at, t, 0, m); }
+        const i = queue.indexOf(entry);
+        if (i >= 0) { queue.splice(i, 1); arrow(from, sentAt, recvAt, m); }
       }, 3000);
+    };
+    if (m.sent) {
+      // A receipt at the other end that came first: the earliest one
+      // after this send.
+      const q = received[m.peer];
+      const i = q.findIndex(p => same(p) && p.t + 1 >= t);
+      if (i >= 0) { const p = q.splice(i, 1)[0]; arrow(m.at, t, p.t, m); return; }
+      wait(pending[m.at], m.at, t, 0);
       return;
     }
-    // Received at m.at, so sent by the other: match the oldest pending
-    // message of the same command and size (TCP keeps their order).
-    const q = pending[m.peer], i = q.findIndex(p => p.m.command === m.command && p.m.size === m.size);
-    if (i >= 0) {
-      const p = q.splice(i, 1)[0];
-      arrow(m.peer, p.t, t, m);
-    } else {
-      arrow(m.peer, 0, t, m);
-    }
+    // Received at m.at, so sent by the other: the latest pending send of
+    // the same command and size before it (both ends are on this machine's
+    // clock). Not the oldest: a capture that starts in the middle of a
+    // stream can miss a receipt, and the oldest would then pair every later
+    // receipt with the message before its own.
+    const q = pending[m.peer];
+    let i = -1;
+    q.forEach((p, j) => { if (same(p) && p.t <= t + 1) i = j; });
+    if (i >= 0) { const p = q.splice(i, 1)[0]; arrow(m.peer, p.t, t, m); return; }
+    wait(received[m.at], m.peer, 0, t);
   };
 }
 
