@@ -295,10 +295,9 @@ func (o *devnetOptions) launcher() lab.Launcher {
 func (o *devnetOptions) nodeArgs(spec lab.NodeSpec) []string {
 	args := []string{"node", "--network", spec.Network, "--datadir", spec.Dir, "--listen", spec.Listen, "--rpc", spec.RPC,
 		"--log-format", "json", "--compress=" + strconv.FormatBool(o.compress), "--threads", strconv.Itoa(spec.Threads)}
-	switch {
-	case spec.Connect == nil:
+	if spec.Connect == nil {
 		args = append(args, "--discover", "--discover-iface", spec.DiscoverIface)
-	default:
+	} else {
 		// Along the topology's links only: the listed peers, no discovery,
 		// and no dialling of addresses learnt from peers.
 		args = append(args, "--discover=false", "--maxoutbound", "0")

@@ -42,8 +42,8 @@ func runLab(t *testing.T, limit time.Duration, args ...string) string {
 	case err = <-done:
 	case <-ctx.Done():
 		_ = cmd.Process.Kill()
-		<-done
-		t.Fatalf("renga devnet did not end within %v:\n%s%s", limit, out.String(), errs.String())
+		err = <-done
+		t.Fatalf("renga devnet did not end within %v (killed: %v):\n%s%s", limit, err, out.String(), errs.String())
 	}
 	if err != nil {
 		t.Fatalf("renga devnet: %v\n%s%s", err, out.String(), errs.String())

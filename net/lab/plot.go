@@ -121,9 +121,9 @@ func (r *Report) hopsPlot() (*plot.Plot, error) {
 		if err != nil {
 			return nil, err
 		}
-		sc.GlyphStyle.Color = plotColors[i]
-		sc.GlyphStyle.Radius = vg.Points(2)
-		sc.GlyphStyle.Shape = draw.CircleGlyph{}
+		sc.Color = plotColors[i]
+		sc.Radius = vg.Points(2)
+		sc.Shape = draw.CircleGlyph{}
 		p.Add(sc)
 		p.Legend.Add(s.name, sc)
 	}
@@ -150,7 +150,7 @@ func (r *Report) timelinePlot(top *Topology) (*plot.Plot, error) {
 			return nil, err
 		}
 		poly.Color = color.RGBA{0xff, 0xe0, 0xe0, 0xff}
-		poly.LineStyle.Width = 0
+		poly.Width = 0
 		p.Add(poly)
 	}
 	for _, h := range r.Heals {
