@@ -167,17 +167,7 @@ func walletCoins(ctx context.Context, client *api.Client, w *wallet.Wallet, p *c
 	for _, k := range w.Keys() {
 		descs = append(descs, "addr("+k.Address.String()+")")
 	}
-	var scan struct {
-		Height   int32 `json:"height"`
-		Unspents []struct {
-			TxID     string       `json:"txid"`
-			Vout     uint32       `json:"vout"`
-			Script   string       `json:"scriptPubKey"`
-			Amount   chain.Amount `json:"amount"`
-			Coinbase bool         `json:"coinbase"`
-			Height   int32        `json:"height"`
-		} `json:"unspents"`
-	}
+	var scan api.ScanResult
 	if err := client.CallInto(ctx, &scan, "scantxoutset", "start", descs); err != nil {
 		return nil, fmt.Errorf("wallet: scantxoutset: %w", err)
 	}

@@ -12,6 +12,8 @@ import (
 	"os"
 	"strings"
 	"sync/atomic"
+
+	"github.com/renga-p2p/renga/chain"
 )
 
 // Client calls a node's JSON-RPC with cookie authentication.
@@ -89,4 +91,21 @@ func (c *Client) CallInto(ctx context.Context, out any, method string, params ..
 		return err
 	}
 	return json.Unmarshal(raw, out)
+}
+
+// ScanResult is the part of scantxoutset's answer (bitcoind's shape) that
+// a wallet reads: the height scanned at and the outputs found.
+type ScanResult struct {
+	Height   int32         `json:"height"`
+	Unspents []ScanUnspent `json:"unspents"`
+}
+
+// ScanUnspent is one output scantxoutset found.
+type ScanUnspent struct {
+	TxID     string       `json:"txid"`
+	Vout     uint32       `json:"vout"`
+	Script   string       `json:"scriptPubKey"`
+	Amount   chain.Amount `json:"amount"`
+	Coinbase bool         `json:"coinbase"`
+	Height   int32        `json:"height"`
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/renga-p2p/renga/chain"
 	"github.com/renga-p2p/renga/chain/wallet"
 	"github.com/renga-p2p/renga/crypto/sha256d"
+	"github.com/renga-p2p/renga/net/api"
 	"github.com/renga-p2p/renga/wire"
 )
 
@@ -94,17 +95,7 @@ func (n *labNode) spendable(ctx context.Context) ([]wallet.Coin, error) {
 	for _, k := range w.Keys() {
 		descs = append(descs, "addr("+k.Address.String()+")")
 	}
-	var scan struct {
-		Height   int32 `json:"height"`
-		Unspents []struct {
-			TxID     string       `json:"txid"`
-			Vout     uint32       `json:"vout"`
-			Script   string       `json:"scriptPubKey"`
-			Amount   chain.Amount `json:"amount"`
-			Coinbase bool         `json:"coinbase"`
-			Height   int32        `json:"height"`
-		} `json:"unspents"`
-	}
+	var scan api.ScanResult
 	if err := n.call(ctx, 30*time.Second, &scan, "scantxoutset", "start", descs); err != nil {
 		return nil, err
 	}
