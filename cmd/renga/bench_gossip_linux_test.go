@@ -393,17 +393,11 @@ func gossipBlockBytes(b *testing.B, clients []*api.Client) []uint64 {
 	b.Helper()
 	var out []uint64
 	for _, c := range clients {
-		var peers []struct {
-			Recv map[string]uint64 `json:"bytesrecv_per_msg"`
-		}
+		var peers []peerRecv
 		if err := c.CallInto(b.Context(), &peers, "getpeerinfo"); err != nil {
 			b.Fatal(err)
 		}
-		var sum uint64
-		for _, p := range peers {
-			sum += p.Recv["block"] + p.Recv["cmpctblock"] + p.Recv["blocktxn"]
-		}
-		out = append(out, sum)
+		out = append(out, blockRecv(peers))
 	}
 	return out
 }

@@ -277,19 +277,28 @@ func blockBytes(t *testing.T, nodes []*lanNode) []uint64 {
 	t.Helper()
 	var out []uint64
 	for _, n := range nodes {
-		var peers []struct {
-			Recv map[string]uint64 `json:"bytesrecv_per_msg"`
-		}
+		var peers []peerRecv
 		if err := n.call(&peers, "getpeerinfo"); err != nil {
 			t.Fatal(err)
 		}
-		var sum uint64
-		for _, p := range peers {
-			sum += p.Recv["block"] + p.Recv["cmpctblock"] + p.Recv["blocktxn"]
-		}
-		out = append(out, sum)
+		out = append(out, blockRecv(peers))
 	}
 	return out
+}
+
+// peerRecv is what blockRecv reads of a getpeerinfo entry.
+type peerRecv struct {
+	Recv map[string]uint64 `json:"bytesrecv_per_msg"`
+}
+
+// blockRecv sums the bytes received of the messages that carry blocks
+// (block, cmpctblock, blocktxn) over a node's peers.
+func blockRecv(peers []peerRecv) uint64 {
+	var sum uint64
+	for _, p := range peers {
+		sum += p.Recv["block"] + p.Recv["cmpctblock"] + p.Recv["blocktxn"]
+	}
+	return sum
 }
 
 // compactMetrics reads a node's compact block counters from /metrics.

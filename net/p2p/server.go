@@ -605,7 +605,7 @@ func (s *Server) Disconnect(addr string) error {
 	defer s.mu.Unlock()
 	n := 0
 	for p, st := range s.peers {
-		if p.Addr().String() == addr || p.Addr().Addr().String() == addr || st.addr.String() == addr {
+		if st.named(addr) {
 			p.Close(errDisconnectRequested)
 			n++
 		}
@@ -634,7 +634,7 @@ func (s *Server) SetMessageCapture(addr string, on bool) ([]netip.AddrPort, erro
 	defer s.mu.Unlock()
 	var out []netip.AddrPort
 	for p, st := range s.peers {
-		if addr == "" || p.Addr().String() == addr || p.Addr().Addr().String() == addr || st.addr.String() == addr {
+		if addr == "" || st.named(addr) {
 			st.msgs.SetEnabled(on)
 			out = append(out, p.Addr())
 		}

@@ -286,3 +286,11 @@ type rawBlock []byte
 func (rawBlock) Command() string                           { return wire.CmdBlock }
 func (b rawBlock) AppendBinary(dst []byte) ([]byte, error) { return append(dst, b...), nil }
 func (rawBlock) Decode([]byte) error                       { return wire.ErrInvalid }
+
+// named reports whether addr names the connection, as the RPC names peers
+// (disconnectnode, setmessagecapture): its remote address with or without
+// the port, or the address it was dialled at.
+func (st *peerState) named(addr string) bool {
+	remote := st.p.Addr()
+	return remote.String() == addr || remote.Addr().String() == addr || st.addr.String() == addr
+}
