@@ -107,6 +107,18 @@ func AppendFrame(dst []byte, magic Magic, msg Message) ([]byte, error) {
 	return dst, nil
 }
 
+// Append appends the header as it stands, its checksum included (not
+// computed again: for a frame as it was received, whose checksum was
+// verified on reading).
+func (h *FrameHeader) Append(dst []byte) []byte {
+	var p [FrameHeaderSize]byte
+	copy(p[0:4], h.Magic[:])
+	copy(p[4:4+CommandSize], h.Command)
+	binary.LittleEndian.PutUint32(p[16:20], h.Length)
+	copy(p[20:24], h.Checksum[:])
+	return append(dst, p[:]...)
+}
+
 // AppendRawFrame appends a frame carrying an already-encoded payload.
 func AppendRawFrame(dst []byte, magic Magic, cmd string, payload []byte) []byte {
 	var h [FrameHeaderSize]byte

@@ -213,3 +213,22 @@ func TestWriteMessage(t *testing.T) {
 		t.Fatalf("oversized inv: %v, want ErrTooMany", err)
 	}
 }
+
+// A parsed header appends back to the bytes it was parsed from: a tap gets
+// the frame as received without its checksum computed again.
+func TestFrameHeaderAppend(t *testing.T) {
+	magic := Magic{0xfa, 0xbf, 0xb5, 0xda}
+	for _, tc := range []struct {
+		cmd     string
+		payload []byte
+	}{{CmdVerack, nil}, {CmdPing, []byte{1, 2, 3, 4, 5, 6, 7, 8}}, {"sendcmpct", []byte{1, 2, 0, 0, 0, 0, 0, 0, 0}}} {
+		frame := AppendRawFrame(nil, magic, tc.cmd, tc.payload)
+		h, err := ParseFrameHeader((*[FrameHeaderSize]byte)(frame[:FrameHeaderSize]), magic)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := append(h.Append(nil), tc.payload...); !bytes.Equal(got, frame) {
+			t.Fatalf("%s: appended %x, want %x", tc.cmd, got, frame)
+		}
+	}
+}

@@ -444,7 +444,10 @@ func (p *Peer) readLoop() error {
 			p.log.Debug("received", "command", frame.Header.Command, "bytes", size)
 		}
 		if p.cfg.Tap != nil {
-			p.cfg.Tap.Received(p.now(), wire.AppendRawFrame(make([]byte, 0, size), p.cfg.Magic, frame.Header.Command, frame.Payload))
+			// The frame as it came, its checksum already verified: a node
+			// always has taps (its event stream), and hashing every block a
+			// second time for them would be waste.
+			p.cfg.Tap.Received(p.now(), append(frame.Header.Append(make([]byte, 0, size)), frame.Payload...))
 		}
 		msg, err := p.decode(frame.Header.Command, frame.Payload)
 		switch {
